@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "s3-archive",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "s3-etag", targets: ["s3-etag"]),
+        .executable(name: "s3-put", targets: ["s3-put"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries, each reached through one module map and wrapped once in ArchiveCore.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+        // What Swift cannot call directly: curl_easy_setopt/getinfo are variadic.
+        .target(name: "CShims", dependencies: ["CCurl"]),
+
+        .target(name: "ArchiveCore", dependencies: ["CCurl", "COpenSSL", "CArchive", "CShims"]),
+        .target(name: "ArchiveCommands", dependencies: [
+            "ArchiveCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "s3-etag", dependencies: ["ArchiveCommands"]),
+        .executableTarget(name: "s3-put", dependencies: ["ArchiveCommands"]),
+
+        .testTarget(name: "ArchiveCoreTests", dependencies: ["ArchiveCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["ArchiveCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,102 @@
+import Foundation
+
+/// What s3-etag was asked: print ETags, match one ETag, or check a list.
+public enum ETagRequest: Sendable {
+    case print(files: [String], partSize: Int)
+    case match(etag: String, files: [String], partSize: Int)
+    case check(list: String, partSize: Int)
+}
+
+/// s3-etag's whole job, md5sum-style: a file that cannot be read is reported on `warn` and the rest go on;
+/// the result is the exit status (0 all good, 1 a mismatch, 66 an input missing).
+public func runETag(_ request: ETagRequest, quiet: Bool = false,
+                    output: (String) -> Void, warn: (String) -> Void) -> ExitStatus {
+    var status = ExitStatus.ok
+    func note(_ error: Error) {
+        warn("\(error)")
+        let s = (error as? ReportableError)?.exitStatus ?? .ioError
+        if status == .ok || status == .checkFailed { status = s }
+    }
+    func failed() { if status == .ok { status = .checkFailed } }
+
+    switch request {
+    case .print(let files, let partSize):
+        for file in files.isEmpty ? ["-"] : files {
+            do {
+                let reader = try FileReader(path: file)
+                let layout = reader.size.map { PartLayout.forFile(size: $0, preferred: partSize) } ?? PartLayout(partSize: partSize)
+                output("\(try ETag.compute(reader, layout: layout))  \(file)")
+            } catch { note(error) }
+        }
+
+    case .match(let etag, let files, let partSize):
+        let wanted = ETag.unquote(etag)
+        guard ETag.isWellFormed(wanted) else {
+            warn("invalid ETag '\(etag)': expected 32 hex digits, optionally followed by -N")
+            return .usage
+        }
+        for file in files.isEmpty ? ["-"] : files {
+            do {
+                let reader = try FileReader(path: file)
+                if let found = try ETag.findPartSize(reader, matching: wanted, preferred: [partSize]) {
+                    if !quiet {
+                        output(ETag.partCount(wanted) == nil ? "\(file): OK" : "\(file): OK (part size \(ByteSize.format(found)))")
+                    }
+                } else {
+                    output("\(file): FAILED")
+                    failed()
+                }
+            } catch { note(error) }
+        }
+
+    case .check(let list, let partSize):
+        let text: String
+        do {
+            let reader = try FileReader(path: list)
+            var bytes: [UInt8] = []
+            var all: [UInt8] = []
+            while true {
+                let n = try reader.read(into: &bytes, count: 1 << 16)
+                if n == 0 { break }
+                all += bytes[..<n]
+            }
+            text = String(decoding: all, as: UTF8.self)
+        } catch {
+            note(error)
+            return status
+        }
+        var checked = 0
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+            guard let separator = line.range(of: "  ") else {
+                warn("\(list): line \(index + 1): expected 'ETAG  NAME'")
+                failed()
+                continue
+            }
+            let etag = ETag.unquote(String(line[..<separator.lowerBound]))
+            let file = String(line[separator.upperBound...])
+            guard ETag.isWellFormed(etag) else {
+                warn("\(list): line \(index + 1): '\(etag)' is not an ETag")
+                failed()
+                continue
+            }
+            checked += 1
+            do {
+                let reader = try FileReader(path: file)
+                if try ETag.findPartSize(reader, matching: etag, preferred: [partSize]) != nil {
+                    if !quiet { output("\(file): OK") }
+                } else {
+                    output("\(file): FAILED")
+                    failed()
+                }
+            } catch {
+                output("\(file): FAILED open or read")
+                note(error)
+            }
+        }
+        if checked == 0 {
+            warn("\(list): no properly formatted ETag lines found")
+            failed()
+        }
+    }
+    return status
+}

@@ -1,0 +1,132 @@
+import Foundation
+
+/// The local-directory implementation of `ObjectStore` (`file:///path`): a NAS, an external disk, a test.
+/// Objects are plain files. What S3 would keep beside an object (its ETag, part size, class, metadata) lives in
+/// a hidden sidecar `.NAME.s3meta.json`, so HEAD answers with the ETag S3 would give for the same upload.
+public struct LocalStore: ObjectStore {
+    public let root: String
+
+    public init(root: String) { self.root = root.hasSuffix("/") ? root : root + "/" }
+
+    public var location: String { "file://\(root)" }
+
+    struct Sidecar: Codable {
+        var size: Int
+        var etag: String
+        var storageClass: String
+        var metadata: [String: String]
+        var modified: Double
+    }
+
+    func path(_ key: String) -> String { root + key }
+
+    func sidecarPath(_ key: String) -> String {
+        let p = path(key) as NSString
+        return p.deletingLastPathComponent + "/." + p.lastPathComponent + ".s3meta.json"
+    }
+
+    func uploadDirectory(_ key: String, _ uploadID: String) -> String {
+        let p = path(key) as NSString
+        return p.deletingLastPathComponent + "/." + p.lastPathComponent + ".upload-" + uploadID
+    }
+
+    public func checkWritable() throws {
+        var directory = root
+        while !FileManager.default.fileExists(atPath: directory) { directory = (directory as NSString).deletingLastPathComponent }
+        guard FileManager.default.isWritableFile(atPath: directory) else {
+            throw Failure(.noPermission, "\(directory): not writable: check the directory's permissions")
+        }
+    }
+
+    public func head(_ key: String) throws -> ObjectInfo? {
+        let reader: FileReader
+        do { reader = try FileReader(path: path(key)) } catch let error as LocalFileError where error.errno == ENOENT {
+            return nil
+        }
+        let size = reader.size ?? 0
+        let modified = reader.modified?.timeIntervalSince1970 ?? 0
+        if let data = FileManager.default.contents(atPath: sidecarPath(key)),
+           let sidecar = try? JSONDecoder().decode(Sidecar.self, from: data),
+           sidecar.size == size, sidecar.modified == modified {
+            return ObjectInfo(key: key, size: size, etag: sidecar.etag, storageClass: sidecar.storageClass,
+                              lastModified: reader.modified, metadata: sidecar.metadata)
+        }
+        // No record of how it was written: it is what a single PUT of these bytes would be.
+        let etag = try ETag.compute(reader, layout: PartLayout(partSize: max(size, 1)))
+        return ObjectInfo(key: key, size: size, etag: etag, lastModified: reader.modified)
+    }
+
+    public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions) throws -> String {
+        let writer = try AtomicFileWriter(path: path(key))
+        try writer.write(body)
+        try writer.commit()
+        let etag = md5.hex
+        try writeSidecar(key, etag: etag, options: options)
+        return etag
+    }
+
+    public func startMultipart(_ key: String, options: ObjectOptions) throws -> String {
+        let id = UUID().uuidString.lowercased()
+        let directory = uploadDirectory(key, id)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let data = try JSONEncoder().encode(Sidecar(size: 0, etag: "", storageClass: options.storageClass ?? "STANDARD",
+                                                        metadata: options.metadata, modified: 0))
+            try data.write(to: URL(fileURLWithPath: directory + "/options.json"))
+        } catch {
+            throw LocalFileError(path: directory, errno: EACCES, action: "create the upload directory", isInput: false)
+        }
+        return id
+    }
+
+    public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String {
+        let writer = try AtomicFileWriter(path: uploadDirectory(key, uploadID) + String(format: "/part-%05d", number),
+                                          createDirectories: false)
+        try writer.write(body)
+        try writer.commit()
+        return md5.hex
+    }
+
+    public func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) throws -> String {
+        let directory = uploadDirectory(key, uploadID)
+        let writer = try AtomicFileWriter(path: path(key))
+        var digests: [UInt8] = []
+        var buffer: [UInt8] = []
+        for part in parts {
+            let reader = try FileReader(path: directory + String(format: "/part-%05d", part.number))
+            let count = try reader.read(into: &buffer, count: reader.size ?? 0)
+            try writer.write(buffer[..<count])
+            digests += ETag.bytes(ofHex: part.etag)
+        }
+        try writer.commit()
+        let etag = Digest.md5(digests).hex + "-\(parts.count)"
+        let options = (FileManager.default.contents(atPath: directory + "/options.json"))
+            .flatMap { try? JSONDecoder().decode(Sidecar.self, from: $0) }
+        try writeSidecar(key, etag: etag, options: ObjectOptions(storageClass: options?.storageClass,
+                                                                 metadata: options?.metadata ?? [:]))
+        try? FileManager.default.removeItem(atPath: directory)
+        return etag
+    }
+
+    public func abortMultipart(_ key: String, uploadID: String) throws {
+        try? FileManager.default.removeItem(atPath: uploadDirectory(key, uploadID))
+    }
+
+    public func get(_ key: String, range: ClosedRange<Int>?) throws -> [UInt8] {
+        let reader = try FileReader(path: path(key))
+        var buffer: [UInt8] = []
+        let start = range?.lowerBound ?? 0
+        let count = range.map { $0.count } ?? (reader.size ?? 0)
+        let n = try reader.read(into: &buffer, count: count, at: start)
+        return Array(buffer[..<n])
+    }
+
+    private func writeSidecar(_ key: String, etag: String, options: ObjectOptions) throws {
+        let reader = try FileReader(path: path(key))
+        let sidecar = Sidecar(size: reader.size ?? 0, etag: etag, storageClass: options.storageClass ?? "STANDARD",
+                              metadata: options.metadata, modified: reader.modified?.timeIntervalSince1970 ?? 0)
+        let writer = try AtomicFileWriter(path: sidecarPath(key))
+        try writer.write(try JSONEncoder().encode(sidecar))
+        try writer.commit()
+    }
+}

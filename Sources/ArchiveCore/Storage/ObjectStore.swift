@@ -1,0 +1,89 @@
+import Foundation
+
+/// What a store knows of one stored object.
+public struct ObjectInfo: Sendable, Equatable {
+    public var key: String
+    public var size: Int
+    public var etag: String
+    public var storageClass: String
+    public var lastModified: Date?
+    public var metadata: [String: String]
+
+    public init(key: String, size: Int, etag: String, storageClass: String = "STANDARD",
+                lastModified: Date? = nil, metadata: [String: String] = [:]) {
+        self.key = key
+        self.size = size
+        self.etag = etag
+        self.storageClass = storageClass
+        self.lastModified = lastModified
+        self.metadata = metadata
+    }
+
+    init(key: String, response: HTTPResponse) {
+        var metadata: [String: String] = [:]
+        for (name, value) in response.headers where name.hasPrefix("x-amz-meta-") {
+            metadata[String(name.dropFirst("x-amz-meta-".count))] = value
+        }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        self.init(key: key,
+                  size: Int(response.headers["content-length"] ?? "") ?? 0,
+                  etag: ETag.unquote(response.headers["etag"] ?? ""),
+                  storageClass: response.headers["x-amz-storage-class"] ?? "STANDARD",
+                  lastModified: response.headers["last-modified"].flatMap { formatter.date(from: $0) },
+                  metadata: metadata)
+    }
+}
+
+/// Settings that travel with an object when it is written.
+public struct ObjectOptions: Sendable {
+    public var storageClass: String?
+    public var contentType: String?
+    public var metadata: [String: String]
+
+    public init(storageClass: String? = nil, contentType: String? = nil, metadata: [String: String] = [:]) {
+        self.storageClass = storageClass
+        self.contentType = contentType
+        self.metadata = metadata
+    }
+}
+
+/// One interface to every place objects live: S3 (`s3://bucket/key`) and a local directory (`file:///path`).
+/// Tools hold an `ObjectStore` and never ask which one it is. Keys are relative to the store's location.
+public protocol ObjectStore: Sendable {
+    /// Where the store is, for messages: `s3://bucket` or `file:///path`.
+    var location: String { get }
+
+    /// Throws when the store cannot be written to (missing bucket, refused credentials) — before any byte moves.
+    func checkWritable() throws
+
+    /// The object's metadata, or nil when there is none under `key`.
+    func head(_ key: String) throws -> ObjectInfo?
+
+    /// Stores `body` in one request; `md5` is its digest, checked by the receiver. Returns the ETag.
+    func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions) throws -> String
+
+    /// Starts a multipart upload; returns its id.
+    func startMultipart(_ key: String, options: ObjectOptions) throws -> String
+    /// Stores part `number` (from 1); returns the part's ETag.
+    func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String
+    /// Joins the parts into the object; returns the object's ETag.
+    func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) throws -> String
+    func abortMultipart(_ key: String, uploadID: String) throws
+
+    /// The object's bytes, or `range` of them.
+    func get(_ key: String, range: ClosedRange<Int>?) throws -> [UInt8]
+}
+
+/// Opens the store a URL names, and the key within it.
+public enum Storage {
+    public static func open(_ url: StorageURL, s3: () throws -> S3Configuration) throws -> (store: ObjectStore, key: String) {
+        switch url {
+        case .s3(let bucket, let key):
+            return (S3Store(client: S3Client(try s3()), bucket: bucket), key)
+        case .file(let path):
+            return (LocalStore(root: "/"), String(path.drop { $0 == "/" }))
+        }
+    }
+}

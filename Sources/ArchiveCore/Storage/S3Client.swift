@@ -1,0 +1,160 @@
+import Foundation
+
+/// Signed S3 requests over pooled libcurl connections, with retries for what is worth retrying.
+/// Operations return parsed answers and throw `S3Error` or `TransportError`.
+public final class S3Client: Sendable {
+    public let configuration: S3Configuration
+    private let pool: ConnectionPool
+    private let signer: SigV4Signer
+
+    public init(_ configuration: S3Configuration) {
+        self.configuration = configuration
+        pool = ConnectionPool(settings: configuration.http)
+        signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
+    }
+
+    // MARK: operations
+
+    /// Succeeds when the bucket exists and the credentials may use it.
+    public func headBucket(_ bucket: String) throws {
+        _ = try send("HEAD", bucket: bucket, key: nil)
+    }
+
+    /// The object's metadata, or nil when there is no such key.
+    public func headObject(bucket: String, key: String) throws -> ObjectInfo? {
+        do {
+            let response = try send("HEAD", bucket: bucket, key: key)
+            return ObjectInfo(key: key, response: response)
+        } catch let error as S3Error where error.status == 404 && error.code != "NoSuchBucket" {
+            return nil
+        }
+    }
+
+    public func putObject(bucket: String, key: String, body: ArraySlice<UInt8>, md5: [UInt8],
+                          headers: [(name: String, value: String)]) throws -> String {
+        let response = try send("PUT", bucket: bucket, key: key,
+                                headers: headers + [("Content-MD5", Data(md5).base64EncodedString())], body: body)
+        return ETag.unquote(response.headers["etag"] ?? "")
+    }
+
+    public func createMultipartUpload(bucket: String, key: String, headers: [(name: String, value: String)]) throws -> String {
+        let response = try send("POST", bucket: bucket, key: key, query: [("uploads", "")], headers: headers)
+        guard let id = XMLElement.parse(response.body)?.text(of: "UploadId"), !id.isEmpty else {
+            throw S3Error(status: response.status, code: "MalformedResponse",
+                          message: "no UploadId in the answer to CreateMultipartUpload", resource: "s3://\(bucket)/\(key)")
+        }
+        return id
+    }
+
+    public func uploadPart(bucket: String, key: String, uploadID: String, number: Int,
+                           body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String {
+        let response = try send("PUT", bucket: bucket, key: key,
+                                query: [("partNumber", String(number)), ("uploadId", uploadID)],
+                                headers: [("Content-MD5", Data(md5).base64EncodedString())], body: body)
+        return ETag.unquote(response.headers["etag"] ?? "")
+    }
+
+    public func completeMultipartUpload(bucket: String, key: String, uploadID: String,
+                                        parts: [(number: Int, etag: String)]) throws -> String {
+        var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+        for part in parts {
+            xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\"\(part.etag)\"</ETag></Part>"
+        }
+        xml += "</CompleteMultipartUpload>"
+        let body = Array(xml.utf8)
+        let response = try send("POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],
+                                headers: [("Content-Type", "application/xml"),
+                                          ("Content-MD5", Data(Digest.md5(body)).base64EncodedString())],
+                                body: body[...])
+        // S3 may answer 200 and still report an error in the body.
+        let document = XMLElement.parse(response.body)
+        if let root = document, root.name == "Error" {
+            throw S3Error(status: response.status, code: root.text(of: "Code") ?? "InternalError",
+                          message: root.text(of: "Message") ?? "", resource: "s3://\(bucket)/\(key)")
+        }
+        return ETag.unquote(document?.text(of: "ETag") ?? response.headers["etag"] ?? "")
+    }
+
+    public func abortMultipartUpload(bucket: String, key: String, uploadID: String) throws {
+        _ = try send("DELETE", bucket: bucket, key: key, query: [("uploadId", uploadID)])
+    }
+
+    /// Bytes of an object, or of `range` within it (inclusive bounds, as HTTP writes them).
+    public func getObject(bucket: String, key: String, range: ClosedRange<Int>? = nil) throws -> [UInt8] {
+        var headers: [(name: String, value: String)] = []
+        if let range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        return try send("GET", bucket: bucket, key: key, headers: headers).body
+    }
+
+    // MARK: the request path
+
+    /// Signs and sends one request, retrying throttling, server errors and transport failures with
+    /// exponential backoff and full jitter. Non-2xx answers become `S3Error`.
+    public func send(_ method: String, bucket: String, key: String?, query: [(name: String, value: String)] = [],
+                     headers: [(name: String, value: String)] = [], body: ArraySlice<UInt8> = []) throws -> HTTPResponse {
+        let resource = "s3://\(bucket)" + (key.map { "/\($0)" } ?? "")
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let request = signedRequest(method, bucket: bucket, key: key, query: query, headers: headers, body: body)
+                let response = try pool.withConnection { try $0.perform(request, body: body) }
+                if (200..<300).contains(response.status) { return response }
+                let error = S3Error.from(response, resource: resource, isBucketRequest: key == nil)
+                if !error.isRetryable || attempt >= configuration.maxAttempts { throw error }
+            } catch let error as TransportError {
+                if attempt >= configuration.maxAttempts {
+                    throw TransportError(code: error.code,
+                                         message: "\(error.message) (gave up after \(attempt) attempts)", url: error.url)
+                }
+            }
+            Thread.sleep(forTimeInterval: Self.backoff(attempt: attempt))
+        }
+    }
+
+    /// Full jitter: a random wait up to 0.25 s × 2^attempt, capped at 20 s.
+    static func backoff(attempt: Int) -> TimeInterval {
+        Double.random(in: 0...min(20, 0.25 * pow(2, Double(attempt))))
+    }
+
+    func signedRequest(_ method: String, bucket: String, key: String?, query: [(name: String, value: String)],
+                       headers: [(name: String, value: String)], body: ArraySlice<UInt8>) -> HTTPRequest {
+        let (base, host, path) = address(bucket: bucket, key: key)
+        // Bodies carry a signed Content-MD5, so the payload need not be SHA-256-hashed a second time.
+        let payloadHash = body.isEmpty ? SigV4Signer.emptyPayloadHash
+            : headers.contains { $0.name == "Content-MD5" } ? SigV4Signer.unsignedPayload
+            : Digest.sha256(body).hex
+        var allHeaders = headers
+        allHeaders.append(("Host", host))
+        allHeaders.append(("x-amz-content-sha256", payloadHash))
+        let signing = SigningRequest(method: method, path: path, query: query, headers: allHeaders, payloadHash: payloadHash)
+        allHeaders += signer.signatureHeaders(for: signing, at: Date())
+        var url = base + SigV4Signer.uriEncode(path, keepSlash: true)
+        if !query.isEmpty {
+            url += "?" + query.map { item in
+                item.value.isEmpty ? SigV4Signer.uriEncode(item.name, keepSlash: false)
+                    : "\(SigV4Signer.uriEncode(item.name, keepSlash: false))=\(SigV4Signer.uriEncode(item.value, keepSlash: false))"
+            }.joined(separator: "&")
+        }
+        return HTTPRequest(method: method, url: url, headers: allHeaders)
+    }
+
+    /// Path-style for custom endpoints; virtual-hosted for AWS (bucket names with dots fall back to path-style).
+    func address(bucket: String, key: String?) -> (base: String, host: String, path: String) {
+        let keyPath = key.map { "/" + $0 } ?? ""
+        if let endpoint = configuration.endpoint {
+            let scheme = endpoint.scheme ?? "https"
+            var host = endpoint.host ?? "localhost"
+            if host.contains(":") { host = "[\(host)]" }
+            if let port = endpoint.port { host += ":\(port)" }
+            let prefix = endpoint.path.hasSuffix("/") ? String(endpoint.path.dropLast()) : endpoint.path
+            return ("\(scheme)://\(host)", host, prefix + "/" + bucket + keyPath)
+        }
+        let regional = configuration.region == "us-east-1" ? "s3.amazonaws.com" : "s3.\(configuration.region).amazonaws.com"
+        if bucket.contains(".") {
+            return ("https://\(regional)", regional, "/" + bucket + keyPath)
+        }
+        let host = "\(bucket).\(regional)"
+        return ("https://\(host)", host, keyPath.isEmpty ? "/" : keyPath)
+    }
+}

@@ -1,0 +1,79 @@
+/// An error S3 answered with: its code (`NoSuchBucket`, `SignatureDoesNotMatch`…), message and HTTP status.
+public struct S3Error: ReportableError {
+    public let status: Int
+    public let code: String
+    public let message: String
+    /// What the request was about, `s3://bucket/key`, for the message.
+    public let resource: String
+    public let requestID: String?
+
+    public init(status: Int, code: String, message: String, resource: String, requestID: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.resource = resource
+        self.requestID = requestID
+    }
+
+    /// Parses S3's XML error body; HEAD answers have none, so the status alone decides then.
+    static func from(_ response: HTTPResponse, resource: String, isBucketRequest: Bool) -> S3Error {
+        let xml = XMLElement.parse(response.body)
+        let fallback: String
+        switch response.status {
+        case 301: fallback = "PermanentRedirect"
+        case 400: fallback = "BadRequest"
+        case 403: fallback = "AccessDenied"
+        case 404: fallback = isBucketRequest ? "NoSuchBucket" : "NoSuchKey"
+        case 503: fallback = "SlowDown"
+        default: fallback = "HTTP\(response.status)"
+        }
+        return S3Error(status: response.status,
+                       code: xml?.text(of: "Code") ?? fallback,
+                       message: xml?.text(of: "Message") ?? "",
+                       resource: resource,
+                       requestID: xml?.text(of: "RequestId") ?? response.headers["x-amz-request-id"])
+    }
+
+    public var isCredentialProblem: Bool {
+        ["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
+         "TokenRefreshRequired", "AllAccessDisabled", "AuthorizationHeaderMalformed",
+         "InvalidSecurity", "RequestTimeTooSkewed", "AccountProblem"].contains(code)
+    }
+
+    /// Throttling, server faults and timeouts are worth another try; nothing else is.
+    public var isRetryable: Bool {
+        status >= 500 || status == 429
+            || ["SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
+                "ThrottlingException"].contains(code)
+    }
+
+    public var exitStatus: ExitStatus {
+        if isCredentialProblem { return .noPermission }
+        switch code {
+        case "NoSuchBucket", "NoSuchKey", "NoSuchUpload": return .noInput
+        case "InvalidObjectState": return .tryAgainLater
+        default: return isRetryable ? .unavailable : .checkFailed
+        }
+    }
+
+    public var description: String {
+        let bucket = resource.dropFirst("s3://".count).split(separator: "/", maxSplits: 1).first.map(String.init) ?? resource
+        switch code {
+        case "NoSuchBucket":
+            return "bucket '\(bucket)' does not exist: create it first (aws s3 mb s3://\(bucket)) or check the name"
+        case "NoSuchKey":
+            return "\(resource): no such object"
+        case "SignatureDoesNotMatch":
+            return "\(resource): the signature was refused (SignatureDoesNotMatch): check AWS_SECRET_ACCESS_KEY or the profile's secret key"
+        case "InvalidAccessKeyId":
+            return "\(resource): the access key is not known to the server (InvalidAccessKeyId): check AWS_ACCESS_KEY_ID or the profile"
+        case "AccessDenied":
+            return "\(resource): access denied: the credentials lack permission for this request"
+        case "PermanentRedirect", "AuthorizationHeaderMalformed":
+            return "\(resource): wrong region for this bucket (\(code)): set --region or AWS_REGION to the bucket's region"
+        default:
+            let detail = message.isEmpty ? "" : ": \(message)"
+            return "\(resource): \(code) (HTTP \(status))\(detail)"
+        }
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failed system call on a local file, with the path and the system's reason.
+public struct LocalFileError: ReportableError {
+    public let path: String
+    public let errno: Int32
+    public let action: String
+    /// Opening something the user named: missing or unreadable input is exit 66, not an I/O fault.
+    public let isInput: Bool
+
+    public var exitStatus: ExitStatus {
+        isInput && [ENOENT, EACCES, EISDIR, ENOTDIR, ELOOP].contains(errno) ? .noInput : .ioError
+    }
+
+    public var description: String {
+        let reason = String(cString: strerror(errno))
+        if isInput && errno == ENOENT { return "\(path): no such file: check the path" }
+        if isInput && errno == EACCES { return "\(path): permission denied: make it readable (chmod u+r)" }
+        if isInput && errno == EISDIR { return "\(path): is a directory: name a file" }
+        return "\(path): cannot \(action): \(reason)"
+    }
+}
+
+/// A file open for reading, sequentially or at offsets. Standard input is one too (path "-").
+public final class FileReader: @unchecked Sendable {
+    public let path: String
+    private let fd: Int32
+    private let ownsDescriptor: Bool
+    /// Size in bytes for regular files; nil for pipes and terminals.
+    public let size: Int?
+    public let modified: Date?
+
+    public init(path: String) throws {
+        self.path = path
+        if path == "-" {
+            fd = STDIN_FILENO
+            ownsDescriptor = false
+        } else {
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw LocalFileError(path: path, errno: errno, action: "open", isInput: true) }
+            ownsDescriptor = true
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw LocalFileError(path: path, errno: errno, action: "stat", isInput: true) }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            if ownsDescriptor { close(fd) }
+            throw LocalFileError(path: path, errno: EISDIR, action: "read", isInput: true)
+        }
+        let regular = (info.st_mode & S_IFMT) == S_IFREG
+        size = regular ? Int(info.st_size) : nil
+        modified = regular ? Date(timeIntervalSince1970: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9) : nil
+        if regular { posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL) }
+    }
+
+    deinit { if ownsDescriptor { close(fd) } }
+
+    /// Reads until `buffer` holds `count` bytes or the input ends; returns how many it holds.
+    public func read(into buffer: inout [UInt8], count: Int) throws -> Int {
+        if buffer.count < count { buffer = [UInt8](repeating: 0, count: count) }
+        var filled = 0
+        try buffer.withUnsafeMutableBytes { raw in
+            while filled < count {
+                let n = Glibc.read(fd, raw.baseAddress! + filled, count - filled)
+                if n == 0 { break }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw LocalFileError(path: path, errno: errno, action: "read", isInput: false)
+                }
+                filled += n
+            }
+        }
+        return filled
+    }
+
+    /// Reads up to `count` bytes at `offset` (positioned reads: safe from several threads at once).
+    public func read(into buffer: inout [UInt8], count: Int, at offset: Int) throws -> Int {
+        if buffer.count < count { buffer = [UInt8](repeating: 0, count: count) }
+        var filled = 0
+        try buffer.withUnsafeMutableBytes { raw in
+            while filled < count {
+                let n = pread(fd, raw.baseAddress! + filled, count - filled, off_t(offset + filled))
+                if n == 0 { break }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw LocalFileError(path: path, errno: errno, action: "read", isInput: false)
+                }
+                filled += n
+            }
+        }
+        return filled
+    }
+}
+
+/// Writes a file under a temporary name beside its target and renames it into place only when complete,
+/// so a half-written file never sits under the real name.
+public final class AtomicFileWriter {
+    public let path: String
+    private let temporaryPath: String
+    private var fd: Int32
+    private var finished = false
+
+    public init(path: String, createDirectories: Bool = true) throws {
+        self.path = path
+        let directory = (path as NSString).deletingLastPathComponent
+        if createDirectories, !directory.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw LocalFileError(path: directory, errno: EACCES, action: "create the directory", isInput: false)
+            }
+        }
+        let name = (path as NSString).lastPathComponent
+        temporaryPath = (directory.isEmpty ? "" : directory + "/") + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LocalFileError(path: path, errno: errno, action: "create", isInput: false) }
+    }
+
+    deinit {
+        if !finished {
+            close(fd)
+            unlink(temporaryPath)
+        }
+    }
+
+    public func write<Bytes: ContiguousBytes>(_ bytes: Bytes) throws {
+        try bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw LocalFileError(path: path, errno: errno, action: "write", isInput: false)
+                }
+                done += n
+            }
+        }
+    }
+
+    /// Flushes to disk and gives the file its real name.
+    public func commit() throws {
+        guard fsync(fd) == 0 else { throw LocalFileError(path: path, errno: errno, action: "sync", isInput: false) }
+        close(fd)
+        finished = true
+        guard rename(temporaryPath, path) == 0 else {
+            let code = errno
+            unlink(temporaryPath)
+            throw LocalFileError(path: path, errno: code, action: "rename into place", isInput: false)
+        }
+    }
+}

@@ -1,0 +1,18 @@
+#ifndef S3A_CSHIMS_H
+#define S3A_CSHIMS_H
+// Typed, non-variadic doors to curl_easy_setopt and curl_easy_getinfo, which Swift cannot call.
+#include <curl/curl.h>
+#include <stddef.h>
+
+typedef size_t (*s3a_data_callback)(char *buffer, size_t size, size_t nitems, void *userdata);
+
+CURLcode s3a_setopt_long(CURL *handle, CURLoption option, long value);
+CURLcode s3a_setopt_off(CURL *handle, CURLoption option, curl_off_t value);
+CURLcode s3a_setopt_string(CURL *handle, CURLoption option, const char *value);
+CURLcode s3a_setopt_pointer(CURL *handle, CURLoption option, void *value);
+CURLcode s3a_setopt_slist(CURL *handle, CURLoption option, struct curl_slist *value);
+CURLcode s3a_setopt_callback(CURL *handle, CURLoption option, s3a_data_callback value);
+CURLcode s3a_getinfo_long(CURL *handle, CURLINFO info, long *value);
+CURLcode s3a_getinfo_off(CURL *handle, CURLINFO info, curl_off_t *value);
+
+#endif
