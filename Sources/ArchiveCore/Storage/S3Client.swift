@@ -17,7 +17,18 @@ public final class S3Client: Sendable {
 
     /// Succeeds when the bucket exists and the credentials may use it.
     public func headBucket(_ bucket: String) throws {
-        _ = try send("HEAD", bucket: bucket, key: nil)
+        do {
+            _ = try send("HEAD", bucket: bucket, key: nil)
+        } catch let error as S3Error where error.status == 403 || error.status == 400 {
+            // A HEAD answer has no body to say why; ask again with a GET, whose error names the cause
+            // (SignatureDoesNotMatch, InvalidAccessKeyId…). If the GET itself is allowed, the HEAD's answer stands.
+            do {
+                _ = try send("GET", bucket: bucket, key: nil, query: [("location", "")])
+            } catch let detailed as S3Error where detailed.code != "AccessDenied" && detailed.status != 404 {
+                throw detailed
+            } catch {}
+            throw error
+        }
     }
 
     /// The object's metadata, or nil when there is no such key.

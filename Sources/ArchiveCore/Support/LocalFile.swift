@@ -33,16 +33,21 @@ public final class FileReader: @unchecked Sendable {
     public let size: Int?
     public let modified: Date?
 
-    public init(path: String) throws {
-        self.path = path
+    public convenience init(path: String) throws {
         if path == "-" {
-            fd = STDIN_FILENO
-            ownsDescriptor = false
+            try self.init(fileDescriptor: STDIN_FILENO, path: path, owned: false)
         } else {
-            fd = open(path, O_RDONLY | O_CLOEXEC)
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw LocalFileError(path: path, errno: errno, action: "open", isInput: true) }
-            ownsDescriptor = true
+            try self.init(fileDescriptor: fd, path: path, owned: true)
         }
+    }
+
+    /// Reads an open descriptor (a pipe, say); it is closed with the reader only when `owned`.
+    public init(fileDescriptor: Int32, path: String, owned: Bool = false) throws {
+        self.path = path
+        fd = fileDescriptor
+        ownsDescriptor = owned
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw LocalFileError(path: path, errno: errno, action: "stat", isInput: true) }
         if (info.st_mode & S_IFMT) == S_IFDIR {

@@ -1,0 +1,104 @@
+@testable import ArchiveCore
+import Foundation
+import XCTest
+
+final class ETagTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("etag-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    func file(_ bytes: [UInt8]) throws -> FileReader {
+        let url = directory.appendingPathComponent(UUID().uuidString)
+        try Data(bytes).write(to: url)
+        return try FileReader(path: url.path)
+    }
+
+    /// The definition, written out slowly and independently of ETag.compute.
+    func reference(_ bytes: [UInt8], partSize: Int) -> String {
+        if bytes.count <= partSize { return Digest.md5(bytes).hex }
+        var digests: [UInt8] = []
+        var count = 0
+        for start in stride(from: 0, to: bytes.count, by: partSize) {
+            digests += Digest.md5(Array(bytes[start..<min(start + partSize, bytes.count)]))
+            count += 1
+        }
+        return Digest.md5(digests).hex + "-\(count)"
+    }
+
+    func testKnownDigests() {
+        XCTAssertEqual(Digest.md5(Array("".utf8)).hex, "d41d8cd98f00b204e9800998ecf8427e")
+        XCTAssertEqual(Digest.sha256(Array("abc".utf8)).hex,
+                       "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(Digest.hmacSHA256(key: Array("key".utf8), Array("The quick brown fox jumps over the lazy dog".utf8)).hex,
+                       "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8")
+    }
+
+    func testFileETagsAtBoundariesMatchTheDefinition() throws {
+        let part = 1000
+        for size in [0, 1, part - 1, part, part + 1, 3 * part, 3 * part + 7] {
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255) }
+            let expected = reference(bytes, partSize: part)
+            XCTAssertEqual(try ETag.compute(file(bytes), layout: PartLayout(partSize: part)), expected, "size \(size)")
+            XCTAssertEqual(try ETag.compute(file(bytes), layout: PartLayout(partSize: part), workers: 1), expected)
+        }
+    }
+
+    func testStreamsGiveTheSameETagAsFiles() throws {
+        let bytes = (0..<5_432).map { _ in UInt8.random(in: 0...255) }
+        let pipe = Pipe()
+        let writer = pipe.fileHandleForWriting
+        DispatchQueue.global().async { writer.write(Data(bytes)); try? writer.close() }
+        let reader = try FileReader(fileDescriptor: pipe.fileHandleForReading.fileDescriptor, path: "-")
+        XCTAssertNil(reader.size)
+        XCTAssertEqual(try ETag.compute(reader, layout: PartLayout(partSize: 1000)), reference(bytes, partSize: 1000))
+    }
+
+    func testDoublingLayout() {
+        let layout = PartLayout(partSize: 8, doublingEvery: 2)
+        XCTAssertEqual((1...6).map(layout.size(ofPart:)), [8, 8, 16, 16, 32, 32])
+        XCTAssertEqual(layout.parts(total: 40).map(\.length), [8, 8, 16, 8])
+        // The stream schedule reaches 5 TiB well within 10,000 parts from 16 MiB.
+        let stream = PartLayout(partSize: 16 << 20, doublingEvery: PartLayout.streamDoubling)
+        XCTAssertGreaterThan((1...PartLayout.maxParts).reduce(0) { $0 + stream.size(ofPart: $1) }, 5 << 40)
+        XCTAssertLessThanOrEqual(stream.size(ofPart: PartLayout.maxParts), PartLayout.maxPartSize)
+    }
+
+    func testFileLayoutGrowsToFitTenThousandParts() {
+        XCTAssertEqual(PartLayout.forFile(size: 100 << 20, preferred: 8 << 20).partSize, 8 << 20)
+        let huge = PartLayout.forFile(size: 1 << 40, preferred: 8 << 20)
+        XCTAssertLessThanOrEqual(huge.parts(total: 1 << 40).count, PartLayout.maxParts)
+        XCTAssertEqual(huge.partSize, 128 << 20)
+    }
+
+    func testMatchInfersThePartSize() throws {
+        let bytes = (0..<(12 << 20) + 5).map { _ in UInt8.random(in: 0...255) }
+        let reader = try file(bytes)
+        for size in [5 << 20, 8 << 20, 3 << 20] {
+            let etag = reference(bytes, partSize: size)
+            XCTAssertEqual(try ETag.findPartSize(reader, matching: "\"\(etag)\""), size, "part size \(size)")
+        }
+        XCTAssertEqual(try ETag.findPartSize(reader, matching: Digest.md5(bytes).hex), bytes.count)
+        XCTAssertNil(try ETag.findPartSize(reader, matching: "0123456789abcdef0123456789abcdef-3"))
+    }
+
+    func testCandidateSizesAllGiveTheRightPartCount() {
+        let size = 100_000_000
+        let candidates = ETag.candidatePartSizes(count: 12, size: size)
+        XCTAssertEqual(candidates.first, 8 << 20)
+        XCTAssertTrue(candidates.allSatisfy { (size + $0 - 1) / $0 == 12 })
+    }
+
+    func testWellFormedETags() {
+        XCTAssertTrue(ETag.isWellFormed("d41d8cd98f00b204e9800998ecf8427e"))
+        XCTAssertTrue(ETag.isWellFormed("d41d8cd98f00b204e9800998ecf8427e-12"))
+        XCTAssertFalse(ETag.isWellFormed("d41d8cd98f00b204e9800998ecf8427"))
+        XCTAssertFalse(ETag.isWellFormed("d41d8cd98f00b204e9800998ecf8427e-0"))
+        XCTAssertFalse(ETag.isWellFormed("zz1d8cd98f00b204e9800998ecf8427e"))
+        XCTAssertEqual(ETag.unquote("\"ABC\""), "abc")
+    }
+}
