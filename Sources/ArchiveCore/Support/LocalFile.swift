@@ -99,9 +99,46 @@ public final class FileReader: @unchecked Sendable {
     }
 }
 
+/// Somewhere bytes can be written: a file being made, or an inherited descriptor such as standard output.
+public protocol ByteWriter: AnyObject {
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+/// Writes to a descriptor the process already has open (standard output), retrying short writes.
+public final class DescriptorWriter: ByteWriter {
+    let fd: Int32
+    let name: String
+
+    public init(fd: Int32, name: String) {
+        self.fd = fd
+        self.name = name
+    }
+
+    public static var standardOutput: DescriptorWriter { DescriptorWriter(fd: STDOUT_FILENO, name: "standard output") }
+
+    /// True when the descriptor is a terminal, where binary data must not go.
+    public var isTerminal: Bool { isatty(fd) == 1 }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try writeFully(fd, bytes, name: name)
+    }
+}
+
+func writeFully(_ fd: Int32, _ raw: UnsafeRawBufferPointer, name: String) throws {
+    var done = 0
+    while done < raw.count {
+        let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw LocalFileError(path: name, errno: errno, action: "write", isInput: false)
+        }
+        done += n
+    }
+}
+
 /// Writes a file under a temporary name beside its target and renames it into place only when complete,
 /// so a half-written file never sits under the real name.
-public final class AtomicFileWriter {
+public final class AtomicFileWriter: ByteWriter {
     public let path: String
     private let temporaryPath: String
     private var fd: Int32
@@ -131,17 +168,11 @@ public final class AtomicFileWriter {
     }
 
     public func write<Bytes: ContiguousBytes>(_ bytes: Bytes) throws {
-        try bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw LocalFileError(path: path, errno: errno, action: "write", isInput: false)
-                }
-                done += n
-            }
-        }
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        try writeFully(fd, bytes, name: path)
     }
 
     /// Flushes to disk and gives the file its real name.

@@ -1,0 +1,148 @@
+import CArchive
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A libarchive failure, with libarchive's own words.
+public struct ArchiveLibraryError: ReportableError {
+    public let message: String
+    public var exitStatus: ExitStatus { .ioError }
+    public var description: String { message }
+}
+
+/// One tar entry to write: what libarchive needs to make its header.
+public struct TarHeader: Sendable {
+    public enum Kind: Sendable { case file, directory, symlink(target: String), hardlink(target: String) }
+    public var path: String
+    public var kind: Kind
+    public var size: Int
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var mtimeSeconds: Int
+    public var mtimeNanoseconds: Int
+}
+
+/// Where finished tar bytes go: counted, hashed with SHA-256, and handed on in large writes.
+final class TarSink {
+    let output: ByteWriter
+    private(set) var written = 0
+    private let digest = Digest(.sha256)
+    private var buffer: [UInt8] = []
+    private let capacity = 4 << 20
+    var failure: Error?
+
+    init(output: ByteWriter) {
+        self.output = output
+        buffer.reserveCapacity(capacity)
+    }
+
+    func accept(_ bytes: UnsafeRawBufferPointer) throws {
+        digest.update(bytes)
+        written += bytes.count
+        if buffer.isEmpty, bytes.count >= capacity / 4 {
+            try output.write(bytes)
+            return
+        }
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= capacity { try flush() }
+    }
+
+    func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try buffer.withUnsafeBytes { try output.write($0) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func finishDigest() -> [UInt8] { digest.finish() }
+}
+
+/// A POSIX pax tar being written through libarchive. Owns the libarchive handle; the only user of CArchive.
+final class TarWriter {
+    private let handle: OpaquePointer
+    private let sink: TarSink
+    private let entry: OpaquePointer
+
+    /// Bytes of tar written so far: after `writeHeader`, the offset at which the entry's data begins.
+    var offset: Int { sink.written }
+
+    init(sink: TarSink) throws {
+        self.sink = sink
+        // libarchive converts names through the C locale; under plain "C" it cannot hold UTF-8 names.
+        if setlocale(LC_CTYPE, nil).map({ String(cString: $0) }) == "C" { setlocale(LC_CTYPE, "C.UTF-8") }
+        guard let a = archive_write_new(), let e = archive_entry_new() else {
+            throw ArchiveLibraryError(message: "libarchive: out of memory")
+        }
+        handle = a
+        entry = e
+        // pax_restricted: plain ustar headers where they suffice, pax extensions only for long or UTF-8 names,
+        // big sizes and sub-second times — what GNU tar and bsdtar both read.
+        try check(archive_write_set_format_pax_restricted(handle))
+        // Unblocked output: each header reaches the sink at once, so offsets are exact.
+        try check(archive_write_set_bytes_per_block(handle, 0))
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        try check(archive_write_open2(handle, context, nil, { _, context, buffer, length in
+            let sink = Unmanaged<TarSink>.fromOpaque(context!).takeUnretainedValue()
+            do {
+                try sink.accept(UnsafeRawBufferPointer(start: buffer, count: length))
+                return la_ssize_t(length)
+            } catch {
+                sink.failure = error
+                return -1
+            }
+        }, nil, nil))
+    }
+
+    deinit {
+        archive_entry_free(entry)
+        archive_write_free(handle)
+    }
+
+    func writeHeader(_ header: TarHeader) throws {
+        archive_entry_clear(entry)
+        archive_entry_update_pathname_utf8(entry, header.path)
+        archive_entry_set_perm(entry, mode_t(header.mode & 0o7777))
+        archive_entry_set_uid(entry, la_int64_t(header.uid))
+        archive_entry_set_gid(entry, la_int64_t(header.gid))
+        archive_entry_set_mtime(entry, time_t(header.mtimeSeconds), header.mtimeNanoseconds)
+        switch header.kind {
+        case .file:
+            archive_entry_set_filetype(entry, 0o100000)
+            archive_entry_set_size(entry, la_int64_t(header.size))
+        case .directory:
+            archive_entry_set_filetype(entry, 0o040000)
+            archive_entry_set_size(entry, 0)
+        case .symlink(let target):
+            archive_entry_set_filetype(entry, 0o120000)
+            archive_entry_update_symlink_utf8(entry, target)
+            archive_entry_set_size(entry, 0)
+        case .hardlink(let target):
+            archive_entry_set_filetype(entry, 0o100000)
+            archive_entry_update_hardlink_utf8(entry, target)
+            archive_entry_set_size(entry, 0)
+        }
+        try check(archive_write_header(handle, entry))
+    }
+
+    func writeData(_ bytes: ArraySlice<UInt8>) throws {
+        try bytes.withUnsafeBytes { raw in
+            let n = archive_write_data(handle, raw.baseAddress, raw.count)
+            if n < 0 || n != raw.count { try check(ARCHIVE_FATAL) }
+        }
+    }
+
+    /// Writes the end-of-archive blocks and flushes everything to the descriptor.
+    func finish() throws {
+        try check(archive_write_close(handle))
+        try sink.flush()
+    }
+
+    private func check(_ code: Int32) throws {
+        guard code < ARCHIVE_OK else { return }
+        if let failure = sink.failure { throw failure }
+        // Warnings (ARCHIVE_WARN) mean something was not stored as asked: an archive must be exact, so they fail.
+        let message = archive_error_string(handle).map { String(cString: $0) } ?? "error \(code)"
+        throw ArchiveLibraryError(message: "libarchive: \(message)")
+    }
+}
