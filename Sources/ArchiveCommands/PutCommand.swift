@@ -24,6 +24,9 @@ public struct PutCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Content-Type of the objects. Default: from the file extension.", valueName: "type"))
     var contentType: String?
 
+    @Option(name: .long, help: ArgumentHelp("The index s3-archive wrote for this archive: checked against the stream and stored beside it as KEY.index.json.", valueName: "file"))
+    var index: String?
+
     @Flag(name: .long, help: "Print nothing but errors on stderr.")
     var quiet = false
 
@@ -55,7 +58,7 @@ public struct PutCommand: ParsableCommand {
         upload.multipartThreshold = multipartThreshold?.bytes
         upload.object = ObjectOptions(storageClass: storageClass, contentType: contentType)
         let request = PutRequest(sources: Array(arguments.dropLast()), destination: arguments.last!,
-                                 upload: upload, s3: s3.overrides)
+                                 upload: upload, s3: s3.overrides, indexPath: index)
         try runReporting("s3-put") {
             try put(request) { emitLine($0.jsonLine()) }
         }

@@ -36,6 +36,8 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     }
 
     // Outputs first: an index or -o path that cannot be written must fail before any byte moves.
+    // A stale index from an earlier run must not pass for this archive's if this run fails.
+    if let path = request.indexPath { unlink(path) }
     let indexWriter = try request.indexPath.map { path -> AtomicFileWriter in
         do { return try AtomicFileWriter(path: path, createDirectories: false) } catch let error as LocalFileError {
             throw Failure(.ioError, "\(path): cannot write the index there (\(String(cString: strerror(error.errno)))): choose a writable --index path")

@@ -14,9 +14,13 @@ public struct Record: Codable, Sendable, Equatable {
     public var storageClass: String?
     /// True when the object was already there, identical, and nothing was sent.
     public var skipped: Bool?
+    /// Archives: the SHA-256 of the whole tar, the session it holds, and where its index is stored.
+    public var sha256: String?
+    public var session: String?
+    public var index: String?
 
     enum CodingKeys: String, CodingKey {
-        case url, bucket, key, size, etag, parts, skipped
+        case url, bucket, key, size, etag, parts, skipped, sha256, session, index
         case partSize = "part_size"
         case partSizeDoublingEvery = "part_size_doubling_every"
         case storageClass = "storage_class"

@@ -7,6 +7,9 @@ public struct UploadOptions: Sendable {
     /// Files up to this size go in one PUT; nil means "the part size".
     public var multipartThreshold: Int?
     public var object = ObjectOptions()
+    /// Called with the number of bytes read once the input has ended, before the object is made visible
+    /// (single PUT sent, multipart completed): throwing here stores nothing.
+    public var checkBeforeStoring: (@Sendable (Int) throws -> Void)?
     public init() {}
 }
 
@@ -34,7 +37,13 @@ public struct Uploader: Sendable {
         return try putMultipart(source, layout: layout, url: url, key: key)
     }
 
+    /// Stores bytes already in memory (an index, a small manifest) in one verified PUT.
+    public func upload(bytes: [UInt8], to url: StorageURL, key: String) throws -> Record {
+        try putSingle(bytes[...], url: url, key: key)
+    }
+
     private func putSingle(_ body: ArraySlice<UInt8>, url: StorageURL, key: String) throws -> Record {
+        try options.checkBeforeStoring?(body.count)
         let md5 = Digest.md5(body)
         let etag = try store.put(key, body: body, md5: md5, options: options.object)
         try confirm(etag, expected: md5.hex, url: url)
@@ -99,6 +108,7 @@ public struct Uploader: Sendable {
             if let expected = source.size, expected != state.totalSize {
                 throw Failure.io("\(source.path): the file changed size while it was read (\(expected) → \(state.totalSize) bytes)")
             }
+            try options.checkBeforeStoring?(state.totalSize)
             let digests = state.digestsInOrder()
             let expected = ETag.combine(digests)
             let etag = try store.completeMultipart(key, uploadID: uploadID,
