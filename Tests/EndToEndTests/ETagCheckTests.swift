@@ -78,6 +78,32 @@ final class ETagCheckTests: EndToEndCase {
         XCTAssertFalse(check.out.contains("line 4"), "messages go to stderr, not stdout")
     }
 
+    /// s3-etag(1): "If file is a single dash or absent, s3-etag reads from the standard input" — --match included.
+    /// A plain MD5 needs no size to check; a multipart ETag's part size can be inferred once the stream ends.
+    func testMatchReadsStandardInputThroughAPipe() throws {
+        let path = temp.file("piped.bin")
+        try makeRandomFile(path, size: 11 * MiB + 3)
+        let md5 = try md5(ofFile: path)
+        let single = try s3etag(["--match", md5, "-"], input: .pipedFile(path))
+        XCTAssertEqual(single.status, 0, "`cat FILE | s3-etag --match MD5 -`: \(single.summary)")
+        XCTAssertEqual(single.out, "-: OK\n")
+
+        let multipart = try XCTUnwrap(try etagOf(path, partSize: "5MiB"))
+        let inferred = try s3etag(["--match", multipart], input: .pipedFile(path))
+        XCTAssertEqual(inferred.status, 0, "`cat FILE | s3-etag --match ETAG-3`: \(inferred.summary)")
+        XCTAssertEqual(inferred.out, "-: OK (part size 5 MiB)\n")
+    }
+
+    /// The same through a redirection (standard input is then a regular file): this works.
+    func testMatchReadsStandardInputRedirectedFromAFile() throws {
+        let path = temp.file("redirected.bin")
+        try makeRandomFile(path, size: 11 * MiB + 3)
+        let multipart = try XCTUnwrap(try etagOf(path, partSize: "5MiB"))
+        let result = try s3etag(["--match", multipart], input: .redirectedFile(path))
+        XCTAssertEqual(result.status, 0, result.summary)
+        XCTAssertEqual(result.out, "-: OK (part size 5 MiB)\n")
+    }
+
     func testMissingFileOnTheCommandLine() throws {
         _ = try makeFilesAndList()
         let result = try s3etag(["--part-size", "5MiB", "a.fits", "no-such-file", "c.log"], directory: temp.path)

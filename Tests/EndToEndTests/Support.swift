@@ -23,6 +23,8 @@ let MiB = 1 << 20
 /// Where the servers and the executables are, from the environment bin/test sets up.
 struct TestEnvironment: Sendable {
     let endpoint: String
+    /// moto, for what SeaweedFS lacks (storage classes); S3A_TEST_MOTO_ENDPOINT.
+    let motoEndpoint: String?
     let binDirectory: String
     let accessKey: String
     let secretKey: String
@@ -44,13 +46,22 @@ struct TestEnvironment: Sendable {
             XCTFail("\(bin)/\(tool) is not an executable: build first (bin/test does)", file: file, line: line)
             throw Missing()
         }
-        return TestEnvironment(endpoint: endpoint, binDirectory: bin,
+        return TestEnvironment(endpoint: endpoint, motoEndpoint: env["S3A_TEST_MOTO_ENDPOINT"], binDirectory: bin,
                                accessKey: env["AWS_ACCESS_KEY_ID"] ?? "",
                                secretKey: env["AWS_SECRET_ACCESS_KEY"] ?? "",
                                region: env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1")
     }
 
     func tool(_ name: String) -> String { binDirectory + "/" + name }
+
+    /// moto's endpoint, or a test failure like a missing SeaweedFS.
+    func requireMoto(file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        guard let moto = motoEndpoint, !moto.isEmpty else {
+            XCTFail(missingServersMessage + " (S3A_TEST_MOTO_ENDPOINT is not set)", file: file, line: line)
+            throw Missing()
+        }
+        return moto
+    }
 
     /// The environment every subprocess gets: ours, with the AWS settings made deterministic (no profile,
     /// no user configuration file that could change aws-cli's part size or the endpoint).
@@ -82,6 +93,8 @@ enum ProcessInput: Sendable {
     case data(Data)
     /// The contents of this file, copied through a pipe: the child sees a stream of unknown length.
     case pipedFile(String)
+    /// This file itself as standard input (`< FILE`): a regular file, its length known.
+    case redirectedFile(String)
 }
 
 /// How a subprocess ended, and everything it wrote.
@@ -155,6 +168,12 @@ func runProcess(_ executable: String, _ arguments: [String], input: ProcessInput
     case .none:
         stdinPipe = nil
         process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+    case .redirectedFile(let path):
+        stdinPipe = nil
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw NSError(domain: "EndToEndTests", code: 5, userInfo: [NSLocalizedDescriptionKey: "cannot open \(path)"])
+        }
+        process.standardInput = handle
     case .data, .pipedFile:
         let pipe = Pipe()
         stdinPipe = pipe
@@ -210,7 +229,7 @@ func runProcess(_ executable: String, _ arguments: [String], input: ProcessInput
                     }
                     try? source.close()
                 }
-            case .none:
+            case .none, .redirectedFile:
                 break
             }
             try? writer.close()
@@ -411,30 +430,39 @@ class EndToEndCase: XCTestCase {
         return result
     }
 
-    /// Runs aws-cli against SeaweedFS.
-    func aws(_ arguments: [String], input: ProcessInput = .none, stdoutPath: String? = nil,
+    /// Runs aws-cli against SeaweedFS, or against `endpoint`.
+    func aws(_ arguments: [String], input: ProcessInput = .none, stdoutPath: String? = nil, endpoint: String? = nil,
              timeout: TimeInterval = 120) throws -> ProcessResult {
         guard let aws = which("aws") else {
             XCTFail("aws (aws-cli) is not on PATH: run bin/setup")
             throw TestEnvironment.Missing()
         }
-        return try runProcess(aws, ["--endpoint-url", env.endpoint] + arguments, input: input,
+        return try runProcess(aws, ["--endpoint-url", endpoint ?? env.endpoint] + arguments, input: input,
                               environment: env.processEnvironment(), stdoutPath: stdoutPath, timeout: timeout)
     }
 
     /// `aws s3api head-object`: the object's ETag (without quotes) and size, or nil when it is not there.
-    func headObject(_ bucket: String, _ key: String,
+    func headObject(_ bucket: String, _ key: String, endpoint: String? = nil,
                     file: StaticString = #filePath, line: UInt = #line) throws -> (etag: String, size: Int)? {
-        let result = try aws(["s3api", "head-object", "--bucket", bucket, "--key", key, "--output", "json"])
+        try headObjectFields(bucket, key, endpoint: endpoint, file: file, line: line).map {
+            (($0["ETag"] as? String ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\"")),
+             ($0["ContentLength"] as? NSNumber)?.intValue ?? -1)
+        }
+    }
+
+    /// `aws s3api head-object` as JSON, or nil when the object is not there.
+    func headObjectFields(_ bucket: String, _ key: String, endpoint: String? = nil,
+                          file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any]? {
+        let result = try aws(["s3api", "head-object", "--bucket", bucket, "--key", key, "--output", "json"],
+                             endpoint: endpoint)
         if result.status != 0 {
             XCTAssertTrue(result.err.contains("404") || result.err.contains("Not Found"),
                           "head-object failed other than by a 404: \(result.summary)", file: file, line: line)
             return nil
         }
         let object = try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any]
-        let etag = (object?["ETag"] as? String ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-        let size = (object?["ContentLength"] as? NSNumber)?.intValue ?? -1
-        return (etag, size)
+        XCTAssertNotNil(object, "head-object printed no JSON object: \(result.out)", file: file, line: line)
+        return object
     }
 
     /// Reads an object back with `aws s3 cp s3://… -` into a file, and returns the file's SHA-256.
@@ -520,7 +548,7 @@ extension TestEnvironment {
         let env = ProcessInfo.processInfo.environment
         guard let endpoint = env["S3A_TEST_S3_ENDPOINT"], !endpoint.isEmpty,
               let bin = env["S3A_TEST_BIN"], !bin.isEmpty else { throw Missing() }
-        return TestEnvironment(endpoint: endpoint, binDirectory: bin,
+        return TestEnvironment(endpoint: endpoint, motoEndpoint: env["S3A_TEST_MOTO_ENDPOINT"], binDirectory: bin,
                                accessKey: env["AWS_ACCESS_KEY_ID"] ?? "",
                                secretKey: env["AWS_SECRET_ACCESS_KEY"] ?? "",
                                region: env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1")

@@ -128,11 +128,11 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
         }
         indexEntries.append(record)
     }
-    try tar.finish()
+    let archiveDigest = try tar.finish()
 
     let formatter = ISO8601DateFormatter()
     let index = ArchiveIndex(format: ArchiveIndex.formatName, session: name, created: formatter.string(from: Date()),
-                             archive: .init(size: sink.written, sha256: sink.finishDigest().hex),
+                             archive: .init(size: sink.written, sha256: archiveDigest.hex),
                              files: files, bytes: bytes, newestMtime: newest, entries: indexEntries)
     try fileOutput?.commit()
     if let indexWriter {
@@ -161,7 +161,7 @@ func sessionRoot(_ path: String) throws -> String {
 /// Streams one file into the tar, hashing the same bytes; the file must hold exactly `size` bytes throughout.
 private func copyFile(_ path: String, size: Int, into tar: TarWriter, digest: Digest, buffer: inout [UInt8]) throws -> String {
     let reader = try FileReader(path: path)
-    let chunk = 1 << 20
+    let chunk = 4 << 20
     var remaining = size
     while remaining > 0 {
         let n = try reader.read(into: &buffer, count: min(chunk, remaining))

@@ -24,38 +24,71 @@ public struct TarHeader: Sendable {
     public var mtimeNanoseconds: Int
 }
 
-/// Where finished tar bytes go: counted, hashed with SHA-256, and handed on in large writes.
-final class TarSink {
-    let output: ByteWriter
+/// Where finished tar bytes go: counted here, then hashed with SHA-256 and written by a second thread, so that
+/// the archive's hash and the output overlap the reading and per-file hashing on the first.
+final class TarSink: @unchecked Sendable {
+    private let output: ByteWriter
     private(set) var written = 0
     private let digest = Digest(.sha256)
-    private var buffer: [UInt8] = []
     private let capacity = 4 << 20
-    var failure: Error?
+    private let pool: BufferPool
+    private let queue = HandOff<[UInt8]>()
+    private var current: [UInt8]
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var writeError: Error?
+    /// An error from the writer thread, or from the callback, for libarchive's caller to see.
+    var failure: Error? {
+        get { lock.withLock { writeError } }
+        set { lock.withLock { if writeError == nil { writeError = newValue } } }
+    }
 
     init(output: ByteWriter) {
         self.output = output
-        buffer.reserveCapacity(capacity)
+        pool = BufferPool(count: 3, capacity: capacity)
+        current = pool.take()
+        let thread = Thread { [self] in drain() }
+        thread.name = "archive-writer"
+        thread.start()
+    }
+
+    private func drain() {
+        while let buffer = queue.pop() {
+            if failure == nil {
+                digest.update(buffer)
+                do { try buffer.withUnsafeBytes { try output.write($0) } } catch { failure = error }
+            }
+            var recycled = buffer
+            recycled.removeAll(keepingCapacity: true)
+            pool.give(recycled)
+        }
+        done.signal()
     }
 
     func accept(_ bytes: UnsafeRawBufferPointer) throws {
-        digest.update(bytes)
+        if let failure { throw failure }
         written += bytes.count
-        if buffer.isEmpty, bytes.count >= capacity / 4 {
-            try output.write(bytes)
-            return
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let n = min(capacity - current.count, rest.count)
+            current.append(contentsOf: rest.prefix(n))
+            rest = rest.dropFirst(n)
+            if current.count == capacity {
+                queue.push(current)
+                current = pool.take()
+            }
         }
-        buffer.append(contentsOf: bytes)
-        if buffer.count >= capacity { try flush() }
     }
 
-    func flush() throws {
-        guard !buffer.isEmpty else { return }
-        try buffer.withUnsafeBytes { try output.write($0) }
-        buffer.removeAll(keepingCapacity: true)
+    /// Sends what is left, waits for the writer thread, and returns the SHA-256 of everything written.
+    func finish() throws -> [UInt8] {
+        if !current.isEmpty { queue.push(current) }
+        current = []
+        queue.close()
+        done.wait()
+        if let failure { throw failure }
+        return digest.finish()
     }
-
-    func finishDigest() -> [UInt8] { digest.finish() }
 }
 
 /// A POSIX pax tar being written through libarchive. Owns the libarchive handle; the only user of CArchive.
@@ -132,10 +165,10 @@ final class TarWriter {
         }
     }
 
-    /// Writes the end-of-archive blocks and flushes everything to the descriptor.
-    func finish() throws {
+    /// Writes the end-of-archive blocks, flushes everything, and returns the tar's SHA-256.
+    func finish() throws -> [UInt8] {
         try check(archive_write_close(handle))
-        try sink.flush()
+        return try sink.finish()
     }
 
     private func check(_ code: Int32) throws {

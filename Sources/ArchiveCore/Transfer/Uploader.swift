@@ -141,29 +141,6 @@ public struct Uploader: Sendable {
     }
 }
 
-/// A fixed number of reusable part buffers: taking one blocks until a worker gives one back, which is what
-/// bounds memory to about concurrency × part size whatever the stream's length.
-final class BufferPool: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var free: [[UInt8]]
-
-    init(count: Int) { free = Array(repeating: [], count: count) }
-
-    func take() -> [UInt8] {
-        condition.lock()
-        defer { condition.unlock() }
-        while free.isEmpty { condition.wait() }
-        return free.removeLast()
-    }
-
-    func give(_ buffer: [UInt8]) {
-        condition.lock()
-        free.append(buffer)
-        condition.signal()
-        condition.unlock()
-    }
-}
-
 /// What the part workers report back: each part's MD5 and size, or the first error.
 final class MultipartState: @unchecked Sendable {
     private let lock = NSLock()
