@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // C libraries, each reached through one module map and wrapped once in ArchiveCore.
@@ -23,7 +24,10 @@ let package = Package(
         // What Swift cannot call directly: curl_easy_setopt/getinfo are variadic.
         .target(name: "CShims", dependencies: ["CCurl"]),
 
-        .target(name: "ArchiveCore", dependencies: ["CCurl", "COpenSSL", "CArchive", "CShims"]),
+        .target(name: "ArchiveCore", dependencies: [
+            "CCurl", "COpenSSL", "CArchive", "CShims",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
         .target(name: "ArchiveCommands", dependencies: [
             "ArchiveCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -182,7 +182,7 @@ func runProcess(_ executable: String, _ arguments: [String], input: ProcessInput
     let outPipe = Pipe()
     var outFile: FileHandle?
     if let stdoutPath {
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         outFile = FileHandle(forWritingAtPath: stdoutPath)
         process.standardOutput = outFile
     } else {
@@ -269,7 +269,7 @@ func which(_ name: String) -> String? {
 
 /// Writes `size` random bytes to `path` (from /dev/urandom, 1 MiB at a time).
 func makeRandomFile(_ path: String, size: Int) throws {
-    FileManager.default.createFile(atPath: path, contents: nil)
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
     guard let out = FileHandle(forWritingAtPath: path), let random = FileHandle(forReadingAtPath: "/dev/urandom") else {
         throw NSError(domain: "EndToEndTests", code: 2, userInfo: [NSLocalizedDescriptionKey: "cannot create \(path)"])
     }

@@ -29,6 +29,8 @@ public struct ArchiveRequest: Sendable {
 /// this returns (and so before standard output closes).
 @discardableResult
 public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throws -> ArchiveIndex {
+    // A stale index from an earlier run must not pass for this archive's if this run fails, whatever fails.
+    if let path = request.indexPath { unlink(path) }
     let root = try sessionRoot(request.directory)
     let name = request.name ?? (root as NSString).lastPathComponent
     guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
@@ -36,8 +38,6 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     }
 
     // Outputs first: an index or -o path that cannot be written must fail before any byte moves.
-    // A stale index from an earlier run must not pass for this archive's if this run fails.
-    if let path = request.indexPath { unlink(path) }
     let indexWriter = try request.indexPath.map { path -> AtomicFileWriter in
         do { return try AtomicFileWriter(path: path, createDirectories: false) } catch let error as LocalFileError {
             throw Failure(.ioError, "\(path): cannot write the index there (\(String(cString: strerror(error.errno)))): choose a writable --index path")

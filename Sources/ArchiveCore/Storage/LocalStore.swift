@@ -112,6 +112,38 @@ public struct LocalStore: ObjectStore {
         try? FileManager.default.removeItem(atPath: uploadDirectory(key, uploadID))
     }
 
+    public func listParts(_ key: String, uploadID: String) throws -> [StoredPart]? {
+        let directory = uploadDirectory(key, uploadID)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        return try names.filter { $0.hasPrefix("part-") }.sorted().map { name in
+            let reader = try FileReader(path: directory + "/" + name)
+            let etag = try ETag.compute(reader, layout: PartLayout(partSize: max(reader.size ?? 0, 1)))
+            return StoredPart(number: Int(name.dropFirst("part-".count)) ?? 0, etag: etag, size: reader.size ?? 0)
+        }
+    }
+
+    /// Unfinished uploads are the hidden `.NAME.upload-ID` folders beside where their objects will be.
+    public func listUploads(prefix: String) throws -> [PendingUpload] {
+        let base = path(prefix)
+        let directory = base.hasSuffix("/") ? base : (base as NSString).deletingLastPathComponent
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
+        var uploads: [PendingUpload] = []
+        while let relative = walker.nextObject() as? String {
+            let name = (relative as NSString).lastPathComponent
+            guard name.hasPrefix("."), let marker = name.range(of: ".upload-") else { continue }
+            let objectName = String(name[name.index(after: name.startIndex)..<marker.lowerBound])
+            let folder = (relative as NSString).deletingLastPathComponent
+            let fullPath = directory + "/" + (folder.isEmpty ? "" : folder + "/") + objectName
+            let key = String(fullPath.dropFirst(root.count))
+            guard key.hasPrefix(prefix) || prefix.isEmpty else { continue }
+            let created = (try? FileManager.default.attributesOfItem(atPath: directory + "/" + relative)[.creationDate] as? Date)
+                ?? (try? FileManager.default.attributesOfItem(atPath: directory + "/" + relative)[.modificationDate] as? Date)
+            uploads.append(PendingUpload(key: key, uploadID: String(name[marker.upperBound...]), initiated: created ?? Date()))
+            walker.skipDescendants()
+        }
+        return uploads
+    }
+
     public func get(_ key: String, range: ClosedRange<Int>?) throws -> [UInt8] {
         let reader = try FileReader(path: path(key))
         var buffer: [UInt8] = []

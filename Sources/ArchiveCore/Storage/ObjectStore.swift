@@ -41,12 +41,38 @@ public struct ObjectOptions: Sendable {
     public var storageClass: String?
     public var contentType: String?
     public var metadata: [String: String]
+    /// Object tags (`archive=fast`): lifecycle rules select on them.
+    public var tags: [(key: String, value: String)]
+    /// `AES256` or `aws:kms` (server-side encryption with S3's or KMS's keys).
+    public var serverSideEncryption: String?
+    public var kmsKeyID: String?
 
-    public init(storageClass: String? = nil, contentType: String? = nil, metadata: [String: String] = [:]) {
+    public init(storageClass: String? = nil, contentType: String? = nil, metadata: [String: String] = [:],
+                tags: [(key: String, value: String)] = [], serverSideEncryption: String? = nil, kmsKeyID: String? = nil) {
         self.storageClass = storageClass
         self.contentType = contentType
         self.metadata = metadata
+        self.tags = tags
+        self.serverSideEncryption = serverSideEncryption
+        self.kmsKeyID = kmsKeyID
     }
+
+    /// S3 reports an MD5 ETag only for objects it encrypts with its own keys (or not at all).
+    public var etagIsMD5: Bool { serverSideEncryption != "aws:kms" }
+}
+
+/// A part a store holds for an unfinished multipart upload.
+public struct StoredPart: Sendable, Equatable {
+    public var number: Int
+    public var etag: String
+    public var size: Int
+}
+
+/// A multipart upload that was started and neither completed nor aborted.
+public struct PendingUpload: Sendable, Equatable {
+    public var key: String
+    public var uploadID: String
+    public var initiated: Date
 }
 
 /// One interface to every place objects live: S3 (`s3://bucket/key`) and a local directory (`file:///path`).
@@ -71,6 +97,11 @@ public protocol ObjectStore: Sendable {
     /// Joins the parts into the object; returns the object's ETag.
     func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) throws -> String
     func abortMultipart(_ key: String, uploadID: String) throws
+
+    /// The parts stored so far for an upload, or nil when the store no longer knows the upload.
+    func listParts(_ key: String, uploadID: String) throws -> [StoredPart]?
+    /// Unfinished multipart uploads under a prefix.
+    func listUploads(prefix: String) throws -> [PendingUpload]
 
     /// The object's bytes, or `range` of them.
     func get(_ key: String, range: ClosedRange<Int>?) throws -> [UInt8]

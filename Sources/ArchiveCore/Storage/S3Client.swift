@@ -32,9 +32,9 @@ public final class S3Client: Sendable {
     }
 
     /// The object's metadata, or nil when there is no such key.
-    public func headObject(bucket: String, key: String) throws -> ObjectInfo? {
+    public func headObject(bucket: String, key: String, headers: [(name: String, value: String)] = []) throws -> ObjectInfo? {
         do {
-            let response = try send("HEAD", bucket: bucket, key: key)
+            let response = try send("HEAD", bucket: bucket, key: key, headers: headers)
             return ObjectInfo(key: key, response: response)
         } catch let error as S3Error where error.status == 404 && error.code != "NoSuchBucket" {
             return nil
@@ -58,10 +58,10 @@ public final class S3Client: Sendable {
     }
 
     public func uploadPart(bucket: String, key: String, uploadID: String, number: Int,
-                           body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String {
+                           body: ArraySlice<UInt8>, md5: [UInt8], headers: [(name: String, value: String)] = []) throws -> String {
         let response = try send("PUT", bucket: bucket, key: key,
                                 query: [("partNumber", String(number)), ("uploadId", uploadID)],
-                                headers: [("Content-MD5", Data(md5).base64EncodedString())], body: body)
+                                headers: headers + [("Content-MD5", Data(md5).base64EncodedString())], body: body)
         return ETag.unquote(response.headers["etag"] ?? "")
     }
 
@@ -91,8 +91,61 @@ public final class S3Client: Sendable {
     }
 
     /// Bytes of an object, or of `range` within it (inclusive bounds, as HTTP writes them).
-    public func getObject(bucket: String, key: String, range: ClosedRange<Int>? = nil) throws -> [UInt8] {
-        var headers: [(name: String, value: String)] = []
+    /// The parts S3 holds for an upload (all pages), or nil when it no longer knows the upload.
+    public func listParts(bucket: String, key: String, uploadID: String) throws -> [StoredPart]? {
+        var parts: [StoredPart] = []
+        var marker = 0
+        while true {
+            var query: [(name: String, value: String)] = [("uploadId", uploadID), ("max-parts", "1000")]
+            if marker > 0 { query.append(("part-number-marker", String(marker))) }
+            let response: HTTPResponse
+            do {
+                response = try send("GET", bucket: bucket, key: key, query: query)
+            } catch let error as S3Error where error.code == "NoSuchUpload" {
+                return nil
+            }
+            guard let document = XMLElement.parse(response.body) else { return parts }
+            for part in document.all("Part") {
+                parts.append(StoredPart(number: Int(part.text(of: "PartNumber") ?? "") ?? 0,
+                                        etag: ETag.unquote(part.text(of: "ETag") ?? ""),
+                                        size: Int(part.text(of: "Size") ?? "") ?? 0))
+            }
+            guard document.text(of: "IsTruncated") == "true",
+                  let next = Int(document.text(of: "NextPartNumberMarker") ?? ""), next > marker else { return parts }
+            marker = next
+        }
+    }
+
+    /// Multipart uploads started under `prefix` and not yet completed or aborted (all pages).
+    public func listMultipartUploads(bucket: String, prefix: String) throws -> [PendingUpload] {
+        var uploads: [PendingUpload] = []
+        var keyMarker: String?
+        var idMarker: String?
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        while true {
+            var query: [(name: String, value: String)] = [("uploads", "")]
+            if !prefix.isEmpty { query.append(("prefix", prefix)) }
+            if let keyMarker { query.append(("key-marker", keyMarker)) }
+            if let idMarker { query.append(("upload-id-marker", idMarker)) }
+            let response = try send("GET", bucket: bucket, key: nil, query: query)
+            guard let document = XMLElement.parse(response.body) else { return uploads }
+            for upload in document.all("Upload") {
+                let initiated = upload.text(of: "Initiated") ?? ""
+                uploads.append(PendingUpload(key: upload.text(of: "Key") ?? "", uploadID: upload.text(of: "UploadId") ?? "",
+                                             initiated: formatter.date(from: initiated) ?? plain.date(from: initiated) ?? Date()))
+            }
+            guard document.text(of: "IsTruncated") == "true" else { return uploads }
+            keyMarker = document.text(of: "NextKeyMarker")
+            idMarker = document.text(of: "NextUploadIdMarker")
+            if keyMarker == nil { return uploads }
+        }
+    }
+
+    public func getObject(bucket: String, key: String, range: ClosedRange<Int>? = nil,
+                          headers extra: [(name: String, value: String)] = []) throws -> [UInt8] {
+        var headers = extra
         if let range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
         return try send("GET", bucket: bucket, key: key, headers: headers).body
     }

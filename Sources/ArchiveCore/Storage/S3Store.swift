@@ -1,18 +1,54 @@
+import Foundation
+
+/// A customer-provided encryption key (SSE-C): sent with every request on the object, never printed or stored.
+public struct CustomerKey: Sendable, CustomStringConvertible {
+    let key: [UInt8]
+
+    /// Reads a 32-byte key file (raw bytes, or 44 characters of base64).
+    public init(file: String) throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw Failure.noInput("\(file): cannot read the SSE-C key file")
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if data.count == 32 {
+            key = Array(data)
+        } else if let decoded = Data(base64Encoded: text), decoded.count == 32 {
+            key = Array(decoded)
+        } else {
+            throw Failure.usage("\(file): an SSE-C key is 32 bytes (raw, or base64): this file holds \(data.count) bytes")
+        }
+    }
+
+    var headers: [(name: String, value: String)] {
+        [("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+         ("x-amz-server-side-encryption-customer-key", Data(key).base64EncodedString()),
+         ("x-amz-server-side-encryption-customer-key-MD5", Data(Digest.md5(key)).base64EncodedString())]
+    }
+
+    public var description: String { "CustomerKey(hidden)" }
+}
+
 /// The S3 implementation of `ObjectStore`: one bucket, reached through an `S3Client`.
 public struct S3Store: ObjectStore {
     public let client: S3Client
     public let bucket: String
+    public let customerKey: CustomerKey?
 
-    public init(client: S3Client, bucket: String) {
+    public init(client: S3Client, bucket: String, customerKey: CustomerKey? = nil) {
         self.client = client
         self.bucket = bucket
+        self.customerKey = customerKey
     }
 
     public var location: String { "s3://\(bucket)" }
 
+    private var keyHeaders: [(name: String, value: String)] { customerKey?.headers ?? [] }
+
     public func checkWritable() throws { try client.headBucket(bucket) }
 
-    public func head(_ key: String) throws -> ObjectInfo? { try client.headObject(bucket: bucket, key: key) }
+    public func head(_ key: String) throws -> ObjectInfo? {
+        try client.headObject(bucket: bucket, key: key, headers: keyHeaders)
+    }
 
     public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions) throws -> String {
         try client.putObject(bucket: bucket, key: key, body: body, md5: md5, headers: headers(options))
@@ -23,7 +59,8 @@ public struct S3Store: ObjectStore {
     }
 
     public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String {
-        try client.uploadPart(bucket: bucket, key: key, uploadID: uploadID, number: number, body: body, md5: md5)
+        try client.uploadPart(bucket: bucket, key: key, uploadID: uploadID, number: number, body: body, md5: md5,
+                              headers: keyHeaders)
     }
 
     public func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) throws -> String {
@@ -34,8 +71,16 @@ public struct S3Store: ObjectStore {
         try client.abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID)
     }
 
+    public func listParts(_ key: String, uploadID: String) throws -> [StoredPart]? {
+        try client.listParts(bucket: bucket, key: key, uploadID: uploadID)
+    }
+
+    public func listUploads(prefix: String) throws -> [PendingUpload] {
+        try client.listMultipartUploads(bucket: bucket, prefix: prefix)
+    }
+
     public func get(_ key: String, range: ClosedRange<Int>?) throws -> [UInt8] {
-        try client.getObject(bucket: bucket, key: key, range: range)
+        try client.getObject(bucket: bucket, key: key, range: range, headers: keyHeaders)
     }
 
     private func headers(_ options: ObjectOptions) -> [(name: String, value: String)] {
@@ -45,6 +90,13 @@ public struct S3Store: ObjectStore {
         for (name, value) in options.metadata.sorted(by: { $0.key < $1.key }) {
             headers.append(("x-amz-meta-\(name)", value))
         }
-        return headers
+        if !options.tags.isEmpty {
+            headers.append(("x-amz-tagging", options.tags.map {
+                SigV4Signer.uriEncode($0.key, keepSlash: false) + "=" + SigV4Signer.uriEncode($0.value, keepSlash: false)
+            }.joined(separator: "&")))
+        }
+        if let sse = options.serverSideEncryption { headers.append(("x-amz-server-side-encryption", sse)) }
+        if let kms = options.kmsKeyID { headers.append(("x-amz-server-side-encryption-aws-kms-key-id", kms)) }
+        return headers + keyHeaders
     }
 }

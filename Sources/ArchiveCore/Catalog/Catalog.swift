@@ -1,0 +1,225 @@
+import Foundation
+import GRDB
+
+/// The catalog: what was stored where, uploads in progress (for resume), verifications, and an operations log.
+/// SQLite through GRDB, migrated on open. S3 and the index stay the truth; the catalog is the memory.
+public final class Catalog: Sendable {
+    public let path: String
+    private let database: DatabaseQueue
+
+    /// `--catalog PATH`, else `$S3_ARCHIVE_CATALOG`, else `$XDG_DATA_HOME/s3-archive/catalog.sqlite`
+    /// (`~/.local/share/...` when XDG_DATA_HOME is unset).
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let path = environment["S3_ARCHIVE_CATALOG"], !path.isEmpty { return path }
+        let data = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.local/share")
+        return data + "/s3-archive/catalog.sqlite"
+    }
+
+    /// Opens (creating it and its directory when `create`) and migrates the catalog.
+    public init(path: String, create: Bool = true) throws {
+        self.path = path
+        let exists = FileManager.default.fileExists(atPath: path)
+        if !exists && !create {
+            throw Failure.noInput("\(path): no catalog yet: it is created by the first s3-put (or set --catalog / S3_ARCHIVE_CATALOG)")
+        }
+        do {
+            if create {
+                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                        withIntermediateDirectories: true)
+            }
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(30)
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch let error as DatabaseError {
+            throw Failure(.ioError, "\(path): cannot open the catalog (\(error.message ?? error.description)): move the file aside or use --no-catalog")
+        } catch {
+            throw Failure(.ioError, "\(path): cannot open the catalog (\(error.localizedDescription)): check the path or use --no-catalog")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE objects (
+                    url TEXT PRIMARY KEY,
+                    bucket TEXT, key TEXT NOT NULL,
+                    size INTEGER NOT NULL, etag TEXT NOT NULL,
+                    part_size INTEGER NOT NULL, parts INTEGER NOT NULL, part_size_doubling_every INTEGER,
+                    storage_class TEXT, sha256 TEXT, session TEXT, index_url TEXT,
+                    source_path TEXT, source_size INTEGER, source_mtime REAL,
+                    stored_at REAL NOT NULL
+                );
+                CREATE INDEX objects_session ON objects(session);
+                CREATE TABLE archives (
+                    url TEXT PRIMARY KEY REFERENCES objects(url) ON DELETE CASCADE,
+                    session TEXT NOT NULL, session_path TEXT,
+                    files INTEGER NOT NULL, bytes INTEGER NOT NULL, newest_mtime REAL NOT NULL,
+                    sha256 TEXT NOT NULL, index_url TEXT, stored_at REAL NOT NULL
+                );
+                CREATE INDEX archives_session ON archives(session);
+                CREATE INDEX archives_path ON archives(session_path);
+                CREATE TABLE uploads (
+                    upload_id TEXT PRIMARY KEY,
+                    url TEXT NOT NULL, bucket TEXT, key TEXT NOT NULL,
+                    source_path TEXT, source_size INTEGER, source_mtime REAL,
+                    part_size INTEGER NOT NULL, part_size_doubling_every INTEGER,
+                    state TEXT NOT NULL DEFAULT 'in_progress',
+                    started_at REAL NOT NULL, ended_at REAL
+                );
+                CREATE INDEX uploads_url ON uploads(url, state);
+                CREATE TABLE upload_parts (
+                    upload_id TEXT NOT NULL REFERENCES uploads(upload_id) ON DELETE CASCADE,
+                    number INTEGER NOT NULL, size INTEGER NOT NULL, md5 TEXT NOT NULL,
+                    PRIMARY KEY (upload_id, number)
+                );
+                CREATE TABLE operations (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL, tool TEXT NOT NULL, action TEXT NOT NULL,
+                    url TEXT, outcome TEXT NOT NULL, bytes INTEGER, seconds REAL, message TEXT
+                );
+                CREATE INDEX operations_at ON operations(at);
+                CREATE TABLE verifications (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL, url TEXT NOT NULL, deep INTEGER NOT NULL,
+                    outcome TEXT NOT NULL, detail TEXT
+                );
+                CREATE INDEX verifications_url ON verifications(url, at);
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: stored objects
+
+    /// Records an object that was stored and verified (and, for an archive, its session fingerprint).
+    public func recordStored(_ record: Record, source: SourceFingerprint?, archive: ArchiveIndex?, sessionPath: String?) throws {
+        let now = Date().timeIntervalSince1970
+        try database.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO objects (url, bucket, key, size, etag, part_size, parts, part_size_doubling_every,
+                    storage_class, sha256, session, index_url, source_path, source_size, source_mtime, stored_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [record.url, record.bucket, record.key, record.size, record.etag, record.partSize,
+                                 record.parts, record.partSizeDoublingEvery, record.storageClass, record.sha256,
+                                 record.session, record.index, source?.path, source?.size, source?.modified, now])
+            if let archive {
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO archives (url, session, session_path, files, bytes, newest_mtime, sha256,
+                        index_url, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [record.url, archive.session, sessionPath, archive.files, archive.bytes,
+                                     archive.newestMtime, archive.archive.sha256, record.index, now])
+            }
+        }
+    }
+
+    /// What the catalog knows of the object at `url`: its record and the source it came from.
+    public func storedObject(_ url: String) throws -> (record: Record, source: SourceFingerprint?)? {
+        try database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE url = ?", arguments: [url]) else {
+                return nil
+            }
+            var record = Record(url: row["url"], bucket: row["bucket"], key: row["key"], size: row["size"],
+                                etag: row["etag"],
+                                layout: PartLayout(partSize: row["part_size"], doublingEvery: row["part_size_doubling_every"]),
+                                parts: row["parts"], storageClass: row["storage_class"])
+            record.partSizeDoublingEvery = row["part_size_doubling_every"]
+            record.sha256 = row["sha256"]
+            record.session = row["session"]
+            record.index = row["index_url"]
+            let path: String? = row["source_path"]
+            let source = path.map { SourceFingerprint(path: $0, size: row["source_size"], modified: row["source_mtime"]) }
+            return (record, source)
+        }
+    }
+
+    // MARK: uploads in progress
+
+    public func uploadStarted(_ uploadID: String, url: String, bucket: String?, key: String, source: SourceFingerprint?,
+                              layout: PartLayout) throws {
+        try database.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO uploads (upload_id, url, bucket, key, source_path, source_size, source_mtime,
+                    part_size, part_size_doubling_every, state, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'in_progress', ?)
+                """, arguments: [uploadID, url, bucket, key, source?.path, source?.size, source?.modified,
+                                 layout.partSize, layout.doublingEvery, Date().timeIntervalSince1970])
+        }
+    }
+
+    public func partStored(_ uploadID: String, number: Int, size: Int, md5: String) throws {
+        try database.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO upload_parts (upload_id, number, size, md5) VALUES (?, ?, ?, ?)",
+                           arguments: [uploadID, number, size, md5])
+        }
+    }
+
+    /// `completed` or `aborted`; the parts are forgotten either way.
+    public func uploadEnded(_ uploadID: String, state: String) throws {
+        try database.write { db in
+            try db.execute(sql: "UPDATE uploads SET state = ?, ended_at = ? WHERE upload_id = ?",
+                           arguments: [state, Date().timeIntervalSince1970, uploadID])
+            try db.execute(sql: "DELETE FROM upload_parts WHERE upload_id = ?", arguments: [uploadID])
+        }
+    }
+
+    /// An upload of this same source to this same URL that was left unfinished, with the parts it recorded.
+    public func resumableUpload(url: String, source: SourceFingerprint, layout: PartLayout) throws -> ResumableUpload? {
+        try database.read { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT upload_id FROM uploads WHERE url = ? AND state = 'in_progress' AND source_path = ?
+                    AND source_size = ? AND source_mtime = ? AND part_size = ? ORDER BY started_at DESC LIMIT 1
+                """, arguments: [url, source.path, source.size, source.modified, layout.partSize]) else { return nil }
+            let uploadID: String = row["upload_id"]
+            var parts: [Int: (size: Int, md5: String)] = [:]
+            for part in try Row.fetchAll(db, sql: "SELECT number, size, md5 FROM upload_parts WHERE upload_id = ?",
+                                         arguments: [uploadID]) {
+                parts[part["number"]] = (part["size"], part["md5"])
+            }
+            return ResumableUpload(uploadID: uploadID, parts: parts)
+        }
+    }
+
+    // MARK: the operations log and verifications
+
+    public func log(tool: String, action: String, url: String?, outcome: String, bytes: Int? = nil,
+                    seconds: Double? = nil, message: String? = nil) throws {
+        try database.write { db in
+            try db.execute(sql: """
+                INSERT INTO operations (at, tool, action, url, outcome, bytes, seconds, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [Date().timeIntervalSince1970, tool, action, url, outcome, bytes, seconds, message])
+        }
+    }
+
+    public func recordVerification(url: String, deep: Bool, outcome: String, detail: String?) throws {
+        try database.write { db in
+            try db.execute(sql: "INSERT INTO verifications (at, url, deep, outcome, detail) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [Date().timeIntervalSince1970, url, deep, outcome, detail])
+        }
+    }
+
+    /// Runs a read-only query for the report views.
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try database.read(body)
+    }
+}
+
+/// What identifies a local source between runs: path, size and modification time.
+public struct SourceFingerprint: Sendable, Equatable {
+    public var path: String
+    public var size: Int
+    public var modified: Double
+
+    public init(path: String, size: Int, modified: Double) {
+        self.path = path
+        self.size = size
+        self.modified = modified
+    }
+}
+
+/// An unfinished multipart upload the catalog remembers: its id and the parts it recorded as stored.
+public struct ResumableUpload: Sendable {
+    public var uploadID: String
+    public var parts: [Int: (size: Int, md5: String)]
+}
