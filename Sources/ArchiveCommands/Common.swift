@@ -18,6 +18,18 @@ struct S3Options: ParsableArguments {
     }
 }
 
+/// Where the catalog is: `--catalog PATH`, `$S3_ARCHIVE_CATALOG`, `$XDG_DATA_HOME/s3-archive/catalog.sqlite`.
+struct CatalogOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The catalog (SQLite). Default: $S3_ARCHIVE_CATALOG, else $XDG_DATA_HOME/s3-archive/catalog.sqlite.", valueName: "path"))
+    var catalog: String?
+
+    @Flag(name: .long, help: "Neither read nor write the catalog.")
+    var noCatalog = false
+
+    /// Nil when the catalog is switched off.
+    var path: String? { noCatalog ? nil : (catalog ?? Catalog.defaultPath()) }
+}
+
 /// A size option value: `8MiB`, `8M`, `8388608`.
 struct Size: ExpressibleByArgument {
     let bytes: Int

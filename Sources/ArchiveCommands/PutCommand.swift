@@ -1,13 +1,18 @@
 import ArchiveCore
 import ArgumentParser
+import Foundation
 
-/// `s3-put`: streaming, parallel, verified upload of standard input or files; one record per object on stdout.
+/// `s3-put`: streaming, parallel, verified, resumable upload of standard input or files; one record per object.
 public struct PutCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "s3-put",
         abstract: "Upload standard input or files to S3 (or a file:// store), verified by ETag.",
-        usage: "s3-put [options] DEST < STREAM\ns3-put [options] FILE... DEST",
-        discussion: "Prints one JSON record per stored object on standard output (see s3-records(5)).")
+        usage: """
+            s3-put [options] DEST < STREAM
+            s3-put [options] FILE... DEST
+            s3-put --list-stale URL | --abort-stale AGE URL
+            """,
+        discussion: "Prints one JSON record per stored object on standard output (see s3-records(5)). DEST may hold {year}, {month}, {day}, {session} and {name}.")
 
     @Option(name: .long, help: ArgumentHelp("Part size for multipart uploads (5MiB to 5GiB). Default 16MiB.", valueName: "size"))
     var partSize: Size?
@@ -21,13 +26,54 @@ public struct PutCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER_IR, GLACIER or DEEP_ARCHIVE.", valueName: "class"))
     var storageClass: String?
 
-    @Option(name: .long, help: ArgumentHelp("Content-Type of the objects. Default: from the file extension.", valueName: "type"))
+    @Option(name: .long, help: ArgumentHelp("Object tag KEY=VALUE (repeatable); lifecycle rules select on tags.", valueName: "key=value"))
+    var tag: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("User metadata KEY=VALUE (repeatable), stored as x-amz-meta-KEY.", valueName: "key=value"))
+    var metadata: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Content-Type of the objects. Default: from the name's extension.", valueName: "type"))
     var contentType: String?
+
+    @Option(name: .long, help: ArgumentHelp("Server-side encryption: AES256 or aws:kms.", valueName: "mode"))
+    var sse: String?
+
+    @Option(name: .long, help: ArgumentHelp("KMS key for --sse aws:kms.", valueName: "id"))
+    var sseKmsKeyId: String?
+
+    @Option(name: .long, help: ArgumentHelp("Encrypt with your own 32-byte key (SSE-C), read from FILE; never printed or stored.", valueName: "file"))
+    var sseCKeyFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("Cap the upload rate, e.g. 50MiB (per second, all parts together).", valueName: "rate"))
+    var limitRate: Size?
 
     @Option(name: .long, help: ArgumentHelp("The index s3-archive wrote for this archive: checked against the stream and stored beside it as KEY.index.json.", valueName: "file"))
     var index: String?
 
-    @Flag(name: .long, help: "Print nothing but errors on stderr.")
+    @Option(name: .long, help: ArgumentHelp("Session name for {session} and the key's dates. Default: the file's name without extension.", valueName: "name"))
+    var session: String?
+
+    @Flag(name: [.customShort("r"), .long], help: "Upload the regular files under each directory FILE, keeping their relative paths.")
+    var recursive = false
+
+    @Flag(name: .long, help: "Upload even when an identical object (same size and ETag) is already there.")
+    var force = false
+
+    @Flag(name: .long, help: "On failure or interrupt, keep the uploaded parts so the same command resumes.")
+    var keepParts = false
+
+    @Flag(name: .long, help: "Say what would be uploaded; send nothing.")
+    var dryRun = false
+
+    @Option(name: .long, help: ArgumentHelp("List unfinished multipart uploads under s3://BUCKET[/PREFIX].", valueName: "url"))
+    var listStale: String?
+
+    @Option(name: .long, help: ArgumentHelp("Abort unfinished multipart uploads older than AGE (7d, 12h) under the URL given.", valueName: "age"))
+    var abortStale: String?
+
+    @OptionGroup var catalog: CatalogOptions
+
+    @Flag(name: .long, help: "Print nothing but errors on stderr (no progress).")
     var quiet = false
 
     @OptionGroup var s3: S3Options
@@ -41,7 +87,9 @@ public struct PutCommand: ParsableCommand {
                                  "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"]
 
     public func validate() throws {
-        guard !arguments.isEmpty else { throw ValidationError("missing destination: s3-put [FILE...] s3://BUCKET/KEY") }
+        if listStale == nil, arguments.isEmpty {
+            throw ValidationError("missing destination: s3-put [FILE...] s3://BUCKET/KEY")
+        }
         if let size = partSize?.bytes, !(5 << 20 ... 5 << 30).contains(size) {
             throw ValidationError("--part-size must be between 5MiB and 5GiB (S3's limits)")
         }
@@ -49,18 +97,54 @@ public struct PutCommand: ParsableCommand {
         if let storageClass, !Self.storageClasses.contains(storageClass) {
             throw ValidationError("unknown storage class '\(storageClass)': use one of \(Self.storageClasses.joined(separator: ", "))")
         }
+        if let sse, !["AES256", "aws:kms"].contains(sse) { throw ValidationError("--sse is AES256 or aws:kms") }
+        if sseKmsKeyId != nil, sse != "aws:kms" { throw ValidationError("--sse-kms-key-id needs --sse aws:kms") }
+        if sseCKeyFile != nil, sse != nil { throw ValidationError("--sse-c-key-file and --sse exclude each other") }
+        for pair in tag + metadata where !pair.contains("=") || pair.hasPrefix("=") {
+            throw ValidationError("'\(pair)' is not KEY=VALUE")
+        }
+        if abortStale != nil, arguments.count != 1 { throw ValidationError("--abort-stale AGE takes one URL: s3://BUCKET[/PREFIX]") }
+    }
+
+    static func pairs(_ items: [String]) -> [(key: String, value: String)] {
+        items.map { item in
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+        }
     }
 
     public func run() throws {
-        var upload = UploadOptions()
-        upload.partSize = partSize?.bytes ?? upload.partSize
-        upload.concurrency = concurrency
-        upload.multipartThreshold = multipartThreshold?.bytes
-        upload.object = ObjectOptions(storageClass: storageClass, contentType: contentType)
-        let request = PutRequest(sources: Array(arguments.dropLast()), destination: arguments.last!,
-                                 upload: upload, s3: s3.overrides, indexPath: index)
         try runReporting("s3-put") {
-            try put(request) { emitLine($0.jsonLine()) }
+            if listStale != nil || abortStale != nil {
+                let age = try abortStale.map { try DurationText.parse($0) } ?? 0
+                let count = try staleUploads(at: listStale ?? arguments[0], olderThan: age, abort: abortStale != nil,
+                                             s3: s3.overrides) { upload, aborted in
+                    let stamp = ISO8601DateFormatter().string(from: upload.initiated)
+                    emitLine("\(stamp)\t\(upload.key)\t\(upload.uploadID)" + (aborted ? "\taborted" : ""))
+                }
+                if abortStale != nil, !quiet { warn("s3-put", "aborted \(count) unfinished upload(s)") }
+                return
+            }
+            var upload = UploadOptions()
+            upload.partSize = partSize?.bytes ?? upload.partSize
+            upload.concurrency = concurrency
+            upload.multipartThreshold = multipartThreshold?.bytes
+            upload.keepParts = keepParts
+            upload.object = ObjectOptions(storageClass: storageClass, contentType: contentType,
+                                          metadata: Dictionary(Self.pairs(metadata), uniquingKeysWith: { $1 }),
+                                          tags: Self.pairs(tag), serverSideEncryption: sse, kmsKeyID: sseKmsKeyId)
+            if !quiet { upload.progress = TransferProgress.onTerminal(label: "s3-put") }
+            var request = PutRequest(sources: Array(arguments.dropLast()), destination: arguments.last!,
+                                     upload: upload, s3: s3.overrides, indexPath: index)
+            request.s3.maxSendRate = limitRate?.bytes
+            request.s3.connections = concurrency
+            request.session = session
+            request.recursive = recursive
+            request.force = force
+            request.dryRun = dryRun
+            request.customerKeyFile = sseCKeyFile
+            request.catalogPath = catalog.path
+            try put(request, warn: { warn("s3-put", $0) }) { emitLine($0.jsonLine()) }
         }
     }
 }

@@ -5,7 +5,7 @@ import XCTest
 /// No server is involved, but like every end-to-end test these run only under bin/test.
 final class ETagCheckTests: EndToEndCase {
     private let names = ["a.fits", "b.raw", "c.log"]
-    private let sizes = [11 * MiB + 3, 5 * MiB, 777]
+    private let sizes = [17 * MiB + 3, 5 * MiB, 777]  // 4, 3 and 2 parts of 5, 8 and 16 MiB
 
     /// Writes the three files into the temporary directory and returns the list s3-etag prints for them.
     private func makeFilesAndList(partSize: String = "5MiB") throws -> String {

@@ -63,6 +63,19 @@ final class FailedUploadTests: EndToEndCase {
         XCTAssertEqual(proxy.requestLog().filter { $0.hasPrefix("FAILED ") }.count, 1)
     }
 
+    /// The connection drops (no answer at all) during part 2, once: a transport failure, retried.
+    func testDroppedConnectionIsRetried() throws {
+        let bucket = try bucket
+        let proxy = try startProxy(failPart: 2, status: 0, code: "", times: 1)
+        let source = temp.file("dropped.bin")
+        try makeRandomFile(source, size: 11 * MiB)
+        let stream = try s3put(["--endpoint-url", proxy.endpoint, "--part-size", "5MiB", "s3://\(bucket)/dropped.bin"],
+                               input: .pipedFile(source), endpoint: false)
+        XCTAssertEqual(singleRecord(stream)?.etag, try etagOf(source, partSize: "5MiB"))
+        XCTAssertEqual(proxy.requestLog().filter { $0.hasPrefix("FAILED ") }.count, 1)
+        XCTAssertEqual(try readBackSHA256(bucket, "dropped.bin"), try sha256(ofFile: source))
+    }
+
     /// A server that keeps answering 503: after AWS_MAX_ATTEMPTS attempts, exit 69, and the upload is aborted.
     func testPersistentServerErrorGivesUpAndAborts() throws {
         let bucket = try bucket
@@ -81,7 +94,8 @@ final class FailedUploadTests: EndToEndCase {
     }
 }
 
-/// A pass-through HTTP proxy in python3 that fails the upload of one part number.
+/// A pass-through HTTP proxy in python3 that fails the upload of one part number: with an S3 error of the given
+/// HTTP status and code, or (status 0) by closing the connection without an answer; `times` times, -1 for always.
 final class FaultProxy {
     let endpoint: String
     private let process: Process
@@ -118,6 +132,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     remaining[0] -= 1
             if fail:
                 log("FAILED " + self.command + " " + self.path)
+                if rule["status"] == 0:
+                    # Drop the connection without an answer, as a reset or a crashed server would.
+                    self.close_connection = True
+                    return
                 reply = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code>'
                          '<Message>injected by the test proxy</Message><RequestId>proxy</RequestId></Error>'
                          % rule["code"]).encode()

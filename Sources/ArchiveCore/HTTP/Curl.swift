@@ -37,7 +37,12 @@ public struct HTTPSettings: Sendable {
     public var connectTimeout: Int = 10
     /// A transfer slower than 1 byte/s for this long is abandoned (and retried).
     public var stallTimeout: Int = 60
-    public init(caBundle: String? = nil) { self.caBundle = caBundle }
+    /// Bytes per second per connection, or nil for no cap.
+    public var maxSendRate: Int?
+    public init(caBundle: String? = nil, maxSendRate: Int? = nil) {
+        self.caBundle = caBundle
+        self.maxSendRate = maxSendRate
+    }
 }
 
 /// One libcurl easy handle: one reused connection. Not shared between threads; a pool hands them out.
@@ -86,6 +91,9 @@ public final class CurlConnection {
         try setLong(CURLOPT_LOW_SPEED_TIME, settings.stallTimeout)
         try setLong(CURLOPT_TCP_NODELAY, 1)
         if let ca = settings.caBundle { try set(CURLOPT_CAINFO, ca) }
+        if let rate = settings.maxSendRate {
+            try check(s3a_setopt_off(handle, CURLOPT_MAX_SEND_SPEED_LARGE, curl_off_t(rate)))
+        }
         try check(s3a_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
         try check(s3a_setopt_pointer(handle, CURLOPT_ERRORBUFFER, &errorBuffer))
 

@@ -18,12 +18,15 @@ public struct Record: Codable, Sendable, Equatable {
     public var sha256: String?
     public var session: String?
     public var index: String?
+    /// Parts a resumed upload found already stored (and did not send again).
+    public var resumedParts: Int?
 
     enum CodingKeys: String, CodingKey {
         case url, bucket, key, size, etag, parts, skipped, sha256, session, index
         case partSize = "part_size"
         case partSizeDoublingEvery = "part_size_doubling_every"
         case storageClass = "storage_class"
+        case resumedParts = "resumed_parts"
     }
 
     public init(url: String, bucket: String?, key: String, size: Int, etag: String, layout: PartLayout, parts: Int,

@@ -109,12 +109,21 @@ public protocol ObjectStore: Sendable {
 
 /// Opens the store a URL names, and the key within it.
 public enum Storage {
-    public static func open(_ url: StorageURL, s3: () throws -> S3Configuration) throws -> (store: ObjectStore, key: String) {
+    public static func open(_ url: StorageURL, customerKey: CustomerKey? = nil,
+                            s3: () throws -> S3Configuration) throws -> (store: ObjectStore, key: String) {
         switch url {
-        case .s3(let bucket, let key):
-            return (S3Store(client: S3Client(try s3()), bucket: bucket), key)
-        case .file(let path):
-            return (LocalStore(root: "/"), String(path.drop { $0 == "/" }))
+        case .s3(let bucket, _):
+            return (S3Store(client: S3Client(try s3()), bucket: bucket, customerKey: customerKey), key(of: url))
+        case .file:
+            return (LocalStore(root: "/"), key(of: url))
+        }
+    }
+
+    /// The key of a URL within the store `open` gives for it.
+    public static func key(of url: StorageURL) -> String {
+        switch url {
+        case .s3(_, let key): return key
+        case .file(let path): return String(path.drop { $0 == "/" })
         }
     }
 }

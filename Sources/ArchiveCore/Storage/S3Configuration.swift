@@ -23,6 +23,10 @@ public struct S3Configuration: Sendable {
         public var endpointURL: String?
         public var region: String?
         public var profile: String?
+        /// Bytes per second for all uploads together (`--limit-rate`).
+        public var maxSendRate: Int?
+        /// Connections used at once, over which `maxSendRate` is shared.
+        public var connections = 4
         public init(endpointURL: String? = nil, region: String? = nil, profile: String? = nil) {
             self.endpointURL = endpointURL
             self.region = region
@@ -71,7 +75,8 @@ public struct S3Configuration: Sendable {
         let attempts = environment["AWS_MAX_ATTEMPTS"].flatMap(Int.init) ?? 5
         return S3Configuration(credentials: Credentials(accessKeyID: key, secretAccessKey: secret, sessionToken: token),
                                region: region, endpoint: endpoint,
-                               http: HTTPSettings(caBundle: environment["AWS_CA_BUNDLE"]),
+                               http: HTTPSettings(caBundle: environment["AWS_CA_BUNDLE"],
+                                                  maxSendRate: overrides.maxSendRate.map { max(1, $0 / max(1, overrides.connections)) }),
                                maxAttempts: max(1, attempts))
     }
 }

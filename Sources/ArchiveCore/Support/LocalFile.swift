@@ -62,6 +62,13 @@ public final class FileReader: @unchecked Sendable {
 
     deinit { if ownsDescriptor { close(fd) } }
 
+    /// Path, size and mtime of a regular file: what tells a later run that it is the same file.
+    public var fingerprint: SourceFingerprint? {
+        guard let size, let modified, path != "-" else { return nil }
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        return SourceFingerprint(path: absolute, size: size, modified: modified.timeIntervalSince1970)
+    }
+
     /// Reads until `buffer` holds `count` bytes or the input ends; returns how many it holds.
     public func read(into buffer: inout [UInt8], count: Int) throws -> Int {
         if buffer.count < count { buffer = [UInt8](repeating: 0, count: count) }

@@ -2,13 +2,23 @@ import Foundation
 
 /// Everything s3-put was asked to do.
 public struct PutRequest: Sendable {
-    /// Files to send; empty (or `-`) means standard input.
+    /// Files (or, with `recursive`, directories) to send; empty (or `-`) means standard input.
     public var sources: [String]
+    /// `s3://BUCKET/KEY` or `file:///PATH`, with optional `{year}`, `{month}`, `{day}`, `{session}`, `{name}`.
     public var destination: String
     public var upload: UploadOptions
     public var s3: S3Configuration.Overrides
     /// The index s3-archive wrote for this archive: checked against the stream, then stored as `KEY.index.json`.
     public var indexPath: String?
+    /// The session name for `{session}` and the dates in the key; default: the index's, or the file's name.
+    public var session: String?
+    public var recursive = false
+    /// Upload even when an identical object is already there.
+    public var force = false
+    public var dryRun = false
+    public var customerKeyFile: String?
+    /// Where the catalog is, or nil for none (`--no-catalog`).
+    public var catalogPath: String?
 
     public init(sources: [String], destination: String, upload: UploadOptions, s3: S3Configuration.Overrides,
                 indexPath: String? = nil) {
@@ -20,48 +30,164 @@ public struct PutRequest: Sendable {
     }
 }
 
-/// s3-put's whole job: check the destination, then upload each source in turn, handing each record to `emit`
-/// as soon as that object is stored and verified. Stops at the first failure.
-public func put(_ request: PutRequest, emit: (Record) -> Void) throws {
-    let destination = try StorageURL(parsing: request.destination)
-    let sources = request.sources.isEmpty ? ["-"] : request.sources
-    if sources.count > 1, !destination.isPrefix {
-        throw Failure.usage("several files go to a prefix: end the destination with '/' (\(destination)/)")
+/// One input and the object it becomes.
+struct PutItem {
+    var reader: FileReader
+    var url: StorageURL
+    /// The name `{name}` and content types come from.
+    var name: String
+}
+
+/// s3-put's whole job: check every input and the destination before a byte moves, then upload each input in
+/// turn, handing each record to `emit` as soon as that object is stored and verified (or found identical and
+/// skipped). Stops at the first failure, aborting its multipart upload; SIGINT and SIGTERM abort too.
+public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Void, emit: (Record) -> Void) throws {
+    var sources = request.sources.isEmpty ? ["-"] : request.sources
+    if request.recursive { sources = try expandDirectories(sources) }
+    let template = request.destination
+    let destinationIsPrefix = template.hasSuffix("/")
+    _ = try StorageURL(parsing: template)
+    if sources.count > 1, !destinationIsPrefix {
+        throw Failure.usage("several files go to a prefix: end the destination with '/' (\(template)/)")
     }
-    if sources.contains("-"), destination.isPrefix {
-        throw Failure.usage("standard input has no name: give the full key, e.g. \(destination)data.bin")
+    if sources.contains(where: { $0 == "-" }), destinationIsPrefix {
+        throw Failure.usage("standard input has no name: give the full key, e.g. \(template)data.bin")
     }
     if request.indexPath != nil, sources.count > 1 {
         throw Failure.usage("--index describes one archive: give one input")
     }
-    // Every input opens before any byte moves, so a typo fails the run, not the tenth upload.
-    let readers = try sources.map { try FileReader(path: $0) }
-    let (store, baseKey) = try Storage.open(destination) { try S3Configuration.resolve(request.s3) }
-    try store.checkWritable()
 
-    for reader in readers {
-        let name = (reader.path as NSString).lastPathComponent
-        let key = destination.isPrefix ? baseKey + name : baseKey
-        var options = request.upload
-        if options.object.contentType == nil {
-            options.object.contentType = ContentType.guess(forName: destination.isPrefix ? name : key)
-        }
-        let url = destination.isPrefix ? destination.with(key: destination.key + name) : destination
-        var record: Record
-        if let indexPath = request.indexPath {
-            record = try putArchive(reader, indexPath: indexPath, store: store, url: url, key: key, options: options)
-        } else {
-            record = try Uploader(store: store, options: options).upload(reader, to: url, key: key)
-        }
-        emit(record)
+    // Every input opens before any byte moves, so a typo fails the run, not the tenth upload.
+    var items: [PutItem] = []
+    for source in sources {
+        let (path, relative) = source.split(separator: "\u{0}", maxSplits: 1).map(String.init).pairOrSelf
+        let reader = try FileReader(path: path)
+        let name = relative ?? (path as NSString).lastPathComponent
+        let session = request.session ?? (path == "-" ? nil : (name as NSString).deletingPathExtension)
+        let expanded = try KeyTemplate.expand(template, name: path == "-" ? nil : name, session: session)
+        let url = try StorageURL(parsing: destinationIsPrefix ? expanded + name : expanded)
+        items.append(PutItem(reader: reader, url: url, name: name))
     }
+    let customerKey = try request.customerKeyFile.map { try CustomerKey(file: $0) }
+    let store = try Storage.open(items[0].url, customerKey: customerKey) { try S3Configuration.resolve(request.s3) }.store
+    try store.checkWritable()
+    let catalog = try request.catalogPath.map { try Catalog(path: $0) }
+
+    var options = request.upload
+    options.catalog = catalog
+    let active = ActiveUploads()
+    options.active = active
+    let keepParts = options.keepParts
+    let signals = SignalGuard { signal in
+        let aborted = keepParts ? 0 : active.abortAll(catalog: catalog)
+        warn("interrupted" + (aborted > 0 ? ": aborted \(aborted) unfinished upload(s)" : keepParts ? ": parts kept for resume" : ""))
+    }
+    defer { signals.cancel() }
+
+    for (position, item) in items.enumerated() {
+        let key = Storage.key(of: item.url)
+        var itemOptions = options
+        if itemOptions.object.contentType == nil { itemOptions.object.contentType = ContentType.guess(forName: item.url.key) }
+        if request.dryRun {
+            warn("(dry run) would upload \(item.reader.path) to \(item.url)" + (item.reader.size.map { " (\(ByteSize.format($0)))" } ?? ""))
+            continue
+        }
+        let started = Date()
+        do {
+            if !request.force, let skipped = try identicalObject(item, store: store, key: key, catalog: catalog, options: itemOptions) {
+                try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "skipped", bytes: 0)
+                emit(skipped)
+                continue
+            }
+            itemOptions.progress?.setLabel(item.name)
+            var record: Record
+            var index: ArchiveIndex?
+            if let indexPath = request.indexPath {
+                (record, index) = try putArchive(item.reader, indexPath: indexPath, store: store, url: item.url, key: key,
+                                                 options: itemOptions)
+            } else {
+                record = try Uploader(store: store, options: itemOptions).upload(item.reader, to: item.url, key: key)
+            }
+            itemOptions.progress?.finish()
+            try catalog?.recordStored(record, source: item.reader.fingerprint, archive: index, sessionPath: nil)
+            try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "ok", bytes: record.size,
+                              seconds: Date().timeIntervalSince(started))
+            emit(record)
+        } catch {
+            itemOptions.progress?.finish()
+            try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "failed",
+                              seconds: Date().timeIntervalSince(started), message: "\(error)")
+            guard items.count > 1 else { throw error }
+            let status = (error as? ReportableError)?.exitStatus ?? .ioError
+            throw Failure(status == .noPermission || status == .unavailable ? status : .checkFailed,
+                          "\(item.reader.path): \(error) (stopped: \(position) of \(items.count) files stored before it, none after)")
+        }
+    }
+}
+
+/// An object already at the destination with the same size and ETag as the local file makes the upload
+/// needless. The catalog answers without reading the file when it stored this same file there; otherwise the
+/// file is hashed with the part size the remote ETag implies.
+func identicalObject(_ item: PutItem, store: ObjectStore, key: String, catalog: Catalog?,
+                     options: UploadOptions) throws -> Record? {
+    guard let size = item.reader.size, let remote = try store.head(key), remote.size == size else { return nil }
+    var layout: PartLayout?
+    if let known = try catalog?.storedObject(item.url.description), known.source == item.reader.fingerprint,
+       known.record.etag == remote.etag {
+        layout = known.record.layout
+    } else if let count = ETag.partCount(remote.etag) {
+        let hinted = remote.metadata["s3a-part-size"].flatMap(Int.init)
+        let preferred = [hinted, PartLayout.forFile(size: size, preferred: options.partSize).partSize].compactMap { $0 }
+        guard let partSize = try ETag.findPartSize(item.reader, matching: remote.etag, preferred: preferred, maxCandidates: 4),
+              ETag.partCount(remote.etag) == count else { return nil }
+        layout = PartLayout(partSize: partSize)
+    } else {
+        guard try ETag.compute(item.reader, layout: PartLayout(partSize: max(size, 1))) == remote.etag else { return nil }
+        layout = PartLayout(partSize: max(size, 1))
+    }
+    guard let layout else { return nil }
+    var bucket: String?
+    if case .s3(let b, _) = item.url { bucket = b }
+    var record = Record(url: item.url.description, bucket: bucket, key: item.url.key, size: size, etag: remote.etag,
+                        layout: layout, parts: ETag.partCount(remote.etag) ?? 1, storageClass: remote.storageClass)
+    record.skipped = true
+    return record
+}
+
+/// `--recursive`: each directory becomes the regular files under it, as `PATH\0RELATIVE` pairs whose relative
+/// part names the object under the prefix.
+func expandDirectories(_ sources: [String]) throws -> [String] {
+    var result: [String] = []
+    for source in sources {
+        var isDirectory: ObjCBool = false
+        guard source != "-", FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue else {
+            result.append(source)
+            continue
+        }
+        let base = (source as NSString).lastPathComponent
+        guard let walker = FileManager.default.enumerator(atPath: source) else {
+            throw Failure.noInput("\(source): cannot list the directory")
+        }
+        var files: [String] = []
+        while let relative = walker.nextObject() as? String {
+            if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular { files.append(relative) }
+        }
+        for relative in files.sorted() {
+            result.append(source + "/" + relative + "\u{0}" + base + "/" + relative)
+        }
+    }
+    return result
+}
+
+private extension Array where Element == String {
+    var pairOrSelf: (String, String?) { (self[0], count > 1 ? self[1] : nil) }
 }
 
 /// An archive and its index: the index must describe exactly the bytes that were read (s3-archive writes it
 /// before its output ends), or nothing is stored. The index goes beside the archive as `KEY.index.json`, in
 /// STANDARD class whatever the archive's, so it stays readable while the archive sleeps in Deep Archive.
 func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url: StorageURL, key: String,
-                options: UploadOptions) throws -> Record {
+                options: UploadOptions) throws -> (Record, ArchiveIndex) {
     let loaded = IndexBox()
     var archiveOptions = options
     archiveOptions.checkBeforeStoring = { size in
@@ -84,7 +210,7 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
     record.sha256 = index.archive.sha256
     record.session = index.session
     record.index = indexURL.description
-    return record
+    return (record, index)
 }
 
 /// Hands the index read inside the upload's check back to the caller.
