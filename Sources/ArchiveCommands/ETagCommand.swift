@@ -11,6 +11,9 @@ public struct ETagCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Part size of the upload (8MiB, 16M, 5368709120).", valueName: "size"))
     var partSize: Size?
 
+    @Option(name: .long, help: ArgumentHelp("The part size doubled every N parts (s3-put's layout for standard input; the record's part_size_doubling_every).", valueName: "n"))
+    var doublingEvery: Int?
+
     @Option(name: .long, help: ArgumentHelp("Exit 0 only if the file's bytes give this ETag for some part size; the part size is inferred.", valueName: "etag"))
     var match: String?
 
@@ -29,6 +32,8 @@ public struct ETagCommand: ParsableCommand {
         if match != nil, check != nil { throw ValidationError("--match and -c cannot be used together") }
         if check != nil, !files.isEmpty { throw ValidationError("-c reads the files named in LIST: give no FILE") }
         if let size = partSize?.bytes, size < 1 { throw ValidationError("--part-size must be at least 1 byte") }
+        if let n = doublingEvery, n < 1 { throw ValidationError("--doubling-every must be at least 1") }
+        if doublingEvery != nil, match != nil || check != nil { throw ValidationError("--doubling-every only applies to printing ETags") }
     }
 
     public func run() throws {
@@ -36,7 +41,7 @@ public struct ETagCommand: ParsableCommand {
         let request: ETagRequest
         if let check { request = .check(list: check, partSize: size) }
         else if let match { request = .match(etag: match, files: files, partSize: size) }
-        else { request = .print(files: files, partSize: size) }
+        else { request = .print(files: files, partSize: size, doublingEvery: doublingEvery) }
         let status = runETag(request, quiet: quiet, output: emitLine, warn: { warn("s3-etag", $0) })
         if status != .ok { throw ExitCode(status.rawValue) }
     }

@@ -2,7 +2,8 @@ import Foundation
 
 /// What s3-etag was asked: print ETags, match one ETag, or check a list.
 public enum ETagRequest: Sendable {
-    case print(files: [String], partSize: Int)
+    /// With `doublingEvery`, the layout s3-put uses for standard input (see PartLayout).
+    case print(files: [String], partSize: Int, doublingEvery: Int?)
     case match(etag: String, files: [String], partSize: Int)
     case check(list: String, partSize: Int)
 }
@@ -20,11 +21,12 @@ public func runETag(_ request: ETagRequest, quiet: Bool = false,
     func failed() { if status == .ok { status = .checkFailed } }
 
     switch request {
-    case .print(let files, let partSize):
+    case .print(let files, let partSize, let doublingEvery):
         for file in files.isEmpty ? ["-"] : files {
             do {
                 let reader = try FileReader(path: file)
-                let layout = reader.size.map { PartLayout.forFile(size: $0, preferred: partSize) } ?? PartLayout(partSize: partSize)
+                let layout = doublingEvery != nil ? PartLayout(partSize: partSize, doublingEvery: doublingEvery)
+                    : reader.size.map { PartLayout.forFile(size: $0, preferred: partSize) } ?? PartLayout(partSize: partSize)
                 output("\(try ETag.compute(reader, layout: layout))  \(file)")
             } catch { note(error) }
         }
