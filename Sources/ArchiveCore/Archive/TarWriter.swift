@@ -32,8 +32,8 @@ final class TarSink: @unchecked Sendable {
     private let digest = Digest(.sha256)
     private let capacity = 4 << 20
     private let pool: BufferPool
-    private let queue = HandOff<[UInt8]>()
-    private var current: [UInt8]
+    private let queue = HandOff<ByteBuffer>()
+    private var current: ByteBuffer
     private let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
     private var writeError: Error?
@@ -55,12 +55,11 @@ final class TarSink: @unchecked Sendable {
     private func drain() {
         while let buffer = queue.pop() {
             if failure == nil {
-                digest.update(buffer)
-                do { try buffer.withUnsafeBytes { try output.write($0) } } catch { failure = error }
+                digest.update(buffer.bytes)
+                do { try buffer.bytes.withUnsafeBytes { try output.write($0) } } catch { failure = error }
             }
-            var recycled = buffer
-            recycled.removeAll(keepingCapacity: true)
-            pool.give(recycled)
+            buffer.bytes.removeAll(keepingCapacity: true)
+            pool.give(buffer)
         }
         done.signal()
     }
@@ -70,10 +69,10 @@ final class TarSink: @unchecked Sendable {
         written += bytes.count
         var rest = bytes[...]
         while !rest.isEmpty {
-            let n = min(capacity - current.count, rest.count)
-            current.append(contentsOf: rest.prefix(n))
+            let n = min(capacity - current.bytes.count, rest.count)
+            current.bytes.append(contentsOf: rest.prefix(n))
             rest = rest.dropFirst(n)
-            if current.count == capacity {
+            if current.bytes.count == capacity {
                 queue.push(current)
                 current = pool.take()
             }
@@ -82,8 +81,7 @@ final class TarSink: @unchecked Sendable {
 
     /// Sends what is left, waits for the writer thread, and returns the SHA-256 of everything written.
     func finish() throws -> [UInt8] {
-        if !current.isEmpty { queue.push(current) }
-        current = []
+        if !current.bytes.isEmpty { queue.push(current) }
         queue.close()
         done.wait()
         if let failure { throw failure }

@@ -1,27 +1,38 @@
 import Foundation
 
+/// A reusable byte buffer handed between threads by reference, so that its array is never shared: a shared
+/// array would be copied on the next write, doubling memory and adding a copy per part.
+final class ByteBuffer: @unchecked Sendable {
+    var bytes: [UInt8]
+    /// How many of `bytes` hold data.
+    var count = 0
+
+    init(capacity: Int) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    var filled: ArraySlice<UInt8> { bytes[..<count] }
+}
+
 /// A fixed number of reusable buffers: taking one blocks until another thread gives one back, which is what
 /// bounds memory whatever the length of the stream passing through.
 final class BufferPool: @unchecked Sendable {
     private let condition = NSCondition()
-    private var free: [[UInt8]]
+    private var free: [ByteBuffer]
 
     init(count: Int, capacity: Int = 0) {
-        free = (0..<count).map { _ in
-            var buffer: [UInt8] = []
-            buffer.reserveCapacity(capacity)
-            return buffer
-        }
+        free = (0..<count).map { _ in ByteBuffer(capacity: capacity) }
     }
 
-    func take() -> [UInt8] {
+    func take() -> ByteBuffer {
         condition.lock()
         defer { condition.unlock() }
         while free.isEmpty { condition.wait() }
         return free.removeLast()
     }
 
-    func give(_ buffer: [UInt8]) {
+    func give(_ buffer: ByteBuffer) {
         condition.lock()
         free.append(buffer)
         condition.signal()

@@ -65,15 +65,15 @@ public struct Uploader: Sendable {
     /// a stream is read in order, and one that ends within its first part goes as a single PUT.
     private func putMultipart(_ source: FileReader, layout: PartLayout, url: StorageURL, key: String) throws -> Record {
         let pool = BufferPool(count: max(1, options.concurrency))
-        var streamStart: [(number: Int, buffer: [UInt8], count: Int)] = []
+        var streamStart: [(number: Int, buffer: ByteBuffer)] = []
         if source.size == nil {
-            var first = pool.take()
-            let firstCount = try source.read(into: &first, count: layout.size(ofPart: 1))
-            if firstCount < layout.size(ofPart: 1) { return try putSingle(first[..<firstCount], url: url, key: key) }
-            var second = pool.take()
-            let secondCount = try source.read(into: &second, count: layout.size(ofPart: 2))
-            if secondCount == 0 { return try putSingle(first[..<firstCount], url: url, key: key) }
-            streamStart = [(1, first, firstCount), (2, second, secondCount)]
+            let first = pool.take()
+            first.count = try source.read(into: &first.bytes, count: layout.size(ofPart: 1))
+            if first.count < layout.size(ofPart: 1) { return try putSingle(first.filled, url: url, key: key) }
+            let second = pool.take()
+            second.count = try source.read(into: &second.bytes, count: layout.size(ofPart: 2))
+            if second.count == 0 { return try putSingle(first.filled, url: url, key: key) }
+            streamStart = [(1, first), (2, second)]
         }
 
         let fingerprint = source.fingerprint
@@ -87,25 +87,31 @@ public struct Uploader: Sendable {
         let store = self.store
         let catalog = options.catalog
         let progress = options.progress
-        func send(_ number: Int, _ buffer: [UInt8], _ count: Int) {
+        /// Sends one part; the buffer goes back to the pool only once nothing refers to its bytes.
+        @Sendable func sendPart(_ number: Int, _ buffer: ByteBuffer) {
+            guard !state.failed else { return }
+            let body = buffer.filled
+            let count = body.count
+            let md5 = Digest.md5(body)
+            do {
+                let etag = try store.putPart(key, uploadID: uploadID, number: number, body: body, md5: md5)
+                if options.object.etagIsMD5, ETag.unquote(etag) != md5.hex {
+                    throw Failure.check("\(url): part \(number) was stored with ETag \(etag), expected \(md5.hex)")
+                }
+                try catalog?.partStored(uploadID, number: number, size: count, md5: md5.hex)
+                state.finish(number, md5: md5, size: count)
+                state.sent()
+                progress?.add(bytes: count, parts: 1)
+            } catch {
+                state.fail(error)
+            }
+        }
+        func send(_ number: Int, _ buffer: ByteBuffer) {
             group.enter()
             DispatchQueue.global().async {
-                defer { pool.give(buffer); group.leave() }
-                guard !state.failed else { return }
-                let body = buffer[..<count]
-                let md5 = Digest.md5(body)
-                do {
-                    let etag = try store.putPart(key, uploadID: uploadID, number: number, body: body, md5: md5)
-                    if options.object.etagIsMD5, ETag.unquote(etag) != md5.hex {
-                        throw Failure.check("\(url): part \(number) was stored with ETag \(etag), expected \(md5.hex)")
-                    }
-                    try catalog?.partStored(uploadID, number: number, size: count, md5: md5.hex)
-                    state.finish(number, md5: md5, size: count)
-                    state.sent()
-                    progress?.add(bytes: count, parts: 1)
-                } catch {
-                    state.fail(error)
-                }
+                sendPart(number, buffer)
+                pool.give(buffer)
+                group.leave()
             }
         }
 
@@ -116,28 +122,29 @@ public struct Uploader: Sendable {
                 progress?.add(bytes: resumed.values.reduce(0) { $0 + $1.size }, parts: resumed.count)
                 for part in parts where resumed[part.number] == nil {
                     if state.failed { break }
-                    var buffer = pool.take()
-                    let n = try source.read(into: &buffer, count: part.length, at: part.offset)
-                    guard n == part.length else {
+                    let buffer = pool.take()
+                    buffer.count = try source.read(into: &buffer.bytes, count: part.length, at: part.offset)
+                    guard buffer.count == part.length else {
                         pool.give(buffer)
                         throw Failure.io("\(source.path): the file shrank while it was read")
                     }
-                    send(part.number, buffer, n)
+                    send(part.number, buffer)
                 }
             } else {
                 progress?.start(totalBytes: nil, totalParts: nil)
-                for part in streamStart { send(part.number, part.buffer, part.count) }
+                for part in streamStart { send(part.number, part.buffer) }
                 var number = 2
-                var lastCount = streamStart[1].count
+                var lastCount = streamStart[1].buffer.count
                 while lastCount == layout.size(ofPart: number), !state.failed {
                     number += 1
                     guard number <= PartLayout.maxParts else {
                         throw Failure.usage("\(source.path): more than \(PartLayout.maxParts) parts: raise --part-size")
                     }
-                    var buffer = pool.take()
-                    lastCount = try source.read(into: &buffer, count: layout.size(ofPart: number))
+                    let buffer = pool.take()
+                    buffer.count = try source.read(into: &buffer.bytes, count: layout.size(ofPart: number))
+                    lastCount = buffer.count
                     if lastCount == 0 { pool.give(buffer); break }
-                    send(number, buffer, lastCount)
+                    send(number, buffer)
                 }
             }
             group.wait()
