@@ -63,6 +63,54 @@ final class FailedUploadTests: EndToEndCase {
         XCTAssertEqual(proxy.requestLog().filter { $0.hasPrefix("FAILED ") }.count, 1)
     }
 
+    /// SIGTERM in the middle of a stream's multipart upload (parts sent, the stream still open): s3-put aborts
+    /// the upload before it exits, so nothing is left to bill.
+    func testInterruptedUploadIsAborted() throws {
+        let bucket = try bucket
+        let key = "interrupted/stream.tar"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: env.tool("s3-put"))
+        process.arguments = ["--endpoint-url", env.endpoint, "--part-size", "5MiB", "s3://\(bucket)/\(key)"]
+        process.environment = s3putEnvironment()
+        let stdin = Pipe()
+        process.standardInput = stdin
+        let outPath = temp.file("interrupted.out"), errPath = temp.file("interrupted.err")
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: outPath)
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
+        try process.run()
+        try? stdin.fileHandleForReading.close()
+
+        // Two and a half parts, and the stream stays open: s3-put has started the upload and waits for more.
+        let writer = stdin.fileHandleForWriting
+        let data = Data(repeating: 0x5a, count: 12 * MiB)
+        DispatchQueue.global().async { try? writer.write(contentsOf: data) }
+
+        var started = false
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, process.isRunning {
+            if try multipartUploads(bucket).contains(key) { started = true; break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        XCTAssertTrue(started, "the multipart upload never showed up")
+        process.terminate()
+        let stopped = exited.wait(timeout: .now() + 15) == .success
+        try? writer.close()
+        if !stopped {
+            kill(process.processIdentifier, SIGKILL)
+            exited.wait()
+        }
+        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        XCTAssertTrue(stopped, "s3-put did not stop within 15 s of SIGTERM")
+        XCTAssertNotEqual(process.terminationStatus, 0, "an interrupted upload is not a success; stderr: \(err)")
+        XCTAssertEqual(try String(contentsOfFile: outPath, encoding: .utf8), "", "no record for an interrupted upload")
+        XCTAssertEqual(try multipartUploads(bucket), [], "the interrupted upload must be aborted; stderr: \(err)")
+        XCTAssertNil(try headObject(bucket, key))
+    }
+
     /// The connection drops (no answer at all) during part 2, once: a transport failure, retried.
     func testDroppedConnectionIsRetried() throws {
         let bucket = try bucket
@@ -91,136 +139,5 @@ final class FailedUploadTests: EndToEndCase {
         XCTAssertEqual(proxy.requestLog().filter { $0.hasPrefix("FAILED ") }.count, 3, "AWS_MAX_ATTEMPTS=3 attempts")
         XCTAssertEqual(try multipartUploads(bucket), [], "the failed upload must be aborted")
         XCTAssertNil(try headObject(bucket, "unlucky.bin"))
-    }
-}
-
-/// A pass-through HTTP proxy in python3 that fails the upload of one part number: with an S3 error of the given
-/// HTTP status and code, or (status 0) by closing the connection without an answer; `times` times, -1 for always.
-final class FaultProxy {
-    let endpoint: String
-    private let process: Process
-    private let logPath: String
-
-    static let script = #"""
-import http.client, http.server, json, sys, threading, urllib.parse
-
-upstream = urllib.parse.urlsplit(sys.argv[1])
-port_file, log_file = sys.argv[2], sys.argv[3]
-rule = json.loads(sys.argv[4])
-lock = threading.Lock()
-remaining = [rule["times"]]
-
-def log(line):
-    with lock:
-        with open(log_file, "a") as f:
-            f.write(line + "\n")
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def handle_any(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
-        if self.command == "PUT" and query.get("partNumber") == [str(rule["part"])]:
-            with lock:
-                fail = remaining[0] != 0
-                if remaining[0] > 0:
-                    remaining[0] -= 1
-            if fail:
-                log("FAILED " + self.command + " " + self.path)
-                if rule["status"] == 0:
-                    # Drop the connection without an answer, as a reset or a crashed server would.
-                    self.close_connection = True
-                    return
-                reply = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code>'
-                         '<Message>injected by the test proxy</Message><RequestId>proxy</RequestId></Error>'
-                         % rule["code"]).encode()
-                self.send_response_only(rule["status"])
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-                return
-        log(self.command + " " + self.path)
-        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
-        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-        for name, value in self.headers.items():
-            if name.lower() in ("expect", "connection", "keep-alive", "proxy-connection"):
-                continue
-            conn.putheader(name, value)
-        conn.endheaders(body if body else None)
-        response = conn.getresponse()
-        data = response.read()
-        self.send_response_only(response.status, response.reason)
-        for name, value in response.getheaders():
-            if name.lower() in ("connection", "keep-alive", "transfer-encoding", "content-length"):
-                continue
-            self.send_header(name, value)
-        if self.command == "HEAD":
-            self.send_header("Content-Length", response.getheader("Content-Length") or "0")
-        else:
-            self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        conn.close()
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
-
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-server.daemon_threads = True
-with open(port_file + ".tmp", "w") as f:
-    f.write(str(server.server_address[1]))
-import os
-os.rename(port_file + ".tmp", port_file)
-server.serve_forever()
-"""#
-
-    init(upstream: String, directory: String, environment: [String: String],
-         failPart: Int, status: Int, code: String, times: Int) throws {
-        guard let python = which("python3") else {
-            XCTFail("python3 is not on PATH")
-            throw TestEnvironment.Missing()
-        }
-        let portFile = directory + "/proxy.port"
-        logPath = directory + "/proxy.log"
-        let rule = "{\"part\": \(failPart), \"status\": \(status), \"code\": \"\(code)\", \"times\": \(times)}"
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", Self.script, upstream, portFile, logPath, rule]
-        process.environment = environment
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let deadline = Date().addingTimeInterval(15)
-        var port: String?
-        while Date() < deadline, process.isRunning {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), !text.isEmpty {
-                port = text
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        guard let port else {
-            if process.isRunning { process.terminate() }
-            XCTFail("the test proxy did not start")
-            throw TestEnvironment.Missing()
-        }
-        endpoint = "http://127.0.0.1:\(port)"
-    }
-
-    /// The requests seen, one per line: "METHOD /path?query", or "FAILED METHOD /path?query" for an injected error.
-    func requestLog() -> [String] {
-        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
     }
 }

@@ -89,7 +89,7 @@ final class ObjectOptionsTests: EndToEndCase {
             ("file", [path, "s3://\(bucket)/concurrency-1-file.bin"], ProcessInput.none),
             ("stdin", ["s3://\(bucket)/concurrency-1-stream.bin"], ProcessInput.pipedFile(path)),
         ] {
-            let result = try s3put(["--part-size", "5MiB", "--concurrency", "1"] + arguments, input: input, timeout: 15)
+            let result = try s3put(["--part-size", "5MiB", "--concurrency", "1"] + arguments, input: input, timeout: 10)
             XCTAssertEqual(result.status, 0, "\(how): \(result.summary)")
             XCTAssertEqual(records(result).first?.etag, expected, how)
         }
@@ -157,7 +157,7 @@ final class ObjectOptionsTests: EndToEndCase {
             """
         let result = try runProcess(python, ["-c", script, report, env.tool("s3-put"), "--endpoint-url", env.endpoint]
                                         + arguments, input: .pipedFile(streamed),
-                                    environment: env.processEnvironment(), timeout: 120)
+                                    environment: s3putEnvironment(), timeout: 120)
         XCTAssertEqual(result.status, 0, result.summary, file: file, line: line)
         let kib = Int((try? String(contentsOfFile: report, encoding: .utf8)) ?? "") ?? 0
         XCTAssertGreaterThan(kib, 0, "no memory report", file: file, line: line)

@@ -78,6 +78,7 @@ struct TestEnvironment: Sendable {
         env["AWS_REGION"] = region
         env["AWS_DEFAULT_REGION"] = region
         env["AWS_PAGER"] = ""
+        env["S3_ARCHIVE_CATALOG"] = nil
         for (name, value) in overrides { env[name] = value }
         return env
     }
@@ -338,9 +339,11 @@ struct PutRecord: Decodable, Equatable {
     let partSize: Int
     let parts: Int
     let storageClass: String?
+    /// True when an identical object was already there and nothing was sent.
+    let skipped: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case url, bucket, key, size, etag, parts
+        case url, bucket, key, size, etag, parts, skipped
         case partSize = "part_size"
         case storageClass = "storage_class"
     }
@@ -425,10 +428,17 @@ class EndToEndCase: XCTestCase {
                file: StaticString = #filePath, line: UInt = #line) throws -> ProcessResult {
         let args = (endpoint ? ["--endpoint-url", env.endpoint] : []) + arguments
         let result = try runProcess(env.tool("s3-put"), args, input: input,
-                                    environment: env.processEnvironment(environment), timeout: timeout)
+                                    environment: s3putEnvironment(environment), timeout: timeout)
         assertNoSecret(result, env.secretKey, file: file, line: line)
         XCTAssertFalse(result.timedOut, "s3-put timed out: \(result.summary)", file: file, line: line)
         return result
+    }
+
+    /// The environment of s3-put: the test's own catalog (never the user's), in its temporary directory.
+    func s3putEnvironment(_ overrides: [String: String?] = [:]) -> [String: String] {
+        var all: [String: String?] = ["S3_ARCHIVE_CATALOG": temp.file("catalog.sqlite"), "XDG_DATA_HOME": temp.path]
+        for (name, value) in overrides { all[name] = value }
+        return env.processEnvironment(all)
     }
 
     /// Runs s3-etag (no servers involved).
@@ -568,4 +578,137 @@ extension TestEnvironment {
 /// Regular expression match, for the few places where a shape matters more than a value.
 func matches(_ text: String, _ pattern: String) -> Bool {
     text.range(of: pattern, options: .regularExpression) != nil
+}
+
+// MARK: - Fault injection
+
+/// A pass-through HTTP proxy in python3 that fails the upload of one part number: with an S3 error of the given
+/// HTTP status and code, or (status 0) by closing the connection without an answer; `times` times, -1 for always.
+final class FaultProxy {
+    let endpoint: String
+    private let process: Process
+    private let logPath: String
+
+    static let script = #"""
+import http.client, http.server, json, sys, threading, urllib.parse
+
+upstream = urllib.parse.urlsplit(sys.argv[1])
+port_file, log_file = sys.argv[2], sys.argv[3]
+rule = json.loads(sys.argv[4])
+lock = threading.Lock()
+remaining = [rule["times"]]
+
+def log(line):
+    with lock:
+        with open(log_file, "a") as f:
+            f.write(line + "\n")
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if self.command == "PUT" and query.get("partNumber") == [str(rule["part"])]:
+            with lock:
+                fail = remaining[0] != 0
+                if remaining[0] > 0:
+                    remaining[0] -= 1
+            if fail:
+                log("FAILED " + self.command + " " + self.path)
+                if rule["status"] == 0:
+                    # Drop the connection without an answer, as a reset or a crashed server would.
+                    self.close_connection = True
+                    return
+                reply = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code>'
+                         '<Message>injected by the test proxy</Message><RequestId>proxy</RequestId></Error>'
+                         % rule["code"]).encode()
+                self.send_response_only(rule["status"])
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+                return
+        log(self.command + " " + self.path)
+        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
+        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in self.headers.items():
+            if name.lower() in ("expect", "connection", "keep-alive", "proxy-connection"):
+                continue
+            conn.putheader(name, value)
+        conn.endheaders(body if body else None)
+        response = conn.getresponse()
+        data = response.read()
+        self.send_response_only(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() in ("connection", "keep-alive", "transfer-encoding", "content-length"):
+                continue
+            self.send_header(name, value)
+        if self.command == "HEAD":
+            self.send_header("Content-Length", response.getheader("Content-Length") or "0")
+        else:
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
+"""#
+
+    init(upstream: String, directory: String, environment: [String: String],
+         failPart: Int, status: Int, code: String, times: Int) throws {
+        guard let python = which("python3") else {
+            XCTFail("python3 is not on PATH")
+            throw TestEnvironment.Missing()
+        }
+        let portFile = directory + "/proxy.port"
+        logPath = directory + "/proxy.log"
+        let rule = "{\"part\": \(failPart), \"status\": \(status), \"code\": \"\(code)\", \"times\": \(times)}"
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", Self.script, upstream, portFile, logPath, rule]
+        process.environment = environment
+        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        let deadline = Date().addingTimeInterval(15)
+        var port: String?
+        while Date() < deadline, process.isRunning {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), !text.isEmpty {
+                port = text
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        guard let port else {
+            if process.isRunning { process.terminate() }
+            XCTFail("the test proxy did not start")
+            throw TestEnvironment.Missing()
+        }
+        endpoint = "http://127.0.0.1:\(port)"
+    }
+
+    /// The requests seen, one per line: "METHOD /path?query", or "FAILED METHOD /path?query" for an injected error.
+    func requestLog() -> [String] {
+        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
 }

@@ -39,7 +39,7 @@ public func runETag(_ request: ETagRequest, quiet: Bool = false,
         }
         for file in files.isEmpty ? ["-"] : files {
             do {
-                let reader = try FileReader(path: file)
+                let reader = try spooled(FileReader(path: file))
                 if let found = try ETag.findPartSize(reader, matching: wanted, preferred: [partSize]) {
                     if !quiet {
                         output(ETag.partCount(wanted) == nil ? "\(file): OK" : "\(file): OK (part size \(ByteSize.format(found)))")
@@ -91,8 +91,10 @@ public func runETag(_ request: ETagRequest, quiet: Bool = false,
                     failed()
                 }
             } catch {
+                // As md5sum -c: a file that cannot be read is a failed check, and the others go on.
                 output("\(file): FAILED open or read")
-                note(error)
+                warn("\(error)")
+                failed()
             }
         }
         if checked == 0 {
@@ -101,4 +103,22 @@ public func runETag(_ request: ETagRequest, quiet: Bool = false,
         }
     }
     return status
+}
+
+/// Matching tries several part sizes, so a pipe is first copied to a temporary file that can be read again.
+func spooled(_ reader: FileReader) throws -> FileReader {
+    guard reader.size == nil else { return reader }
+    let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+    let path = directory + "/s3-etag-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let writer = try AtomicFileWriter(path: path, createDirectories: false)
+    var buffer: [UInt8] = []
+    while true {
+        let n = try reader.read(into: &buffer, count: 4 << 20)
+        if n == 0 { break }
+        try writer.write(buffer[..<n])
+    }
+    try writer.commit()
+    let copy = try FileReader(path: path)
+    unlink(path)  // the open descriptor keeps the bytes until the reader is done
+    return copy
 }

@@ -64,7 +64,8 @@ public struct Uploader: Sendable {
     /// hash and send them. Files are read at their parts' offsets, so a resumed upload reads only missing parts;
     /// a stream is read in order, and one that ends within its first part goes as a single PUT.
     private func putMultipart(_ source: FileReader, layout: PartLayout, url: StorageURL, key: String) throws -> Record {
-        let pool = BufferPool(count: max(1, options.concurrency))
+        // A stream needs two parts in hand before it knows it is multipart, whatever the concurrency.
+        let pool = BufferPool(count: max(source.size == nil ? 2 : 1, options.concurrency))
         var streamStart: [(number: Int, buffer: ByteBuffer)] = []
         if source.size == nil {
             let first = pool.take()
