@@ -584,6 +584,8 @@ func matches(_ text: String, _ pattern: String) -> Bool {
 
 /// A pass-through HTTP proxy in python3 that fails the upload of one part number: with an S3 error of the given
 /// HTTP status and code, or (status 0) by closing the connection without an answer; `times` times, -1 for always.
+/// This is the one stand-in allowed here: no real server can be made to throttle, fail or drop exactly one
+/// chosen request. SeaweedFS behind it still does all the real work, and every other request passes untouched.
 final class FaultProxy {
     let endpoint: String
     private let process: Process
