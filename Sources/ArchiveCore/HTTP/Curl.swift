@@ -71,10 +71,19 @@ public final class CurlConnection {
         try perform(request, borrowing: UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
-    private func perform(_ request: HTTPRequest, borrowing body: UnsafeRawBufferPointer) throws -> HTTPResponse {
+    /// Performs a request whose successful (2xx) body is handed to `receive` as it arrives instead of being
+    /// kept; an error answer's body is kept in the response for its message. The chunks are valid only
+    /// during the call. An error thrown by `receive` stops the transfer and is rethrown.
+    public func perform(_ request: HTTPRequest, receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws -> HTTPResponse {
+        try perform(request, borrowing: UnsafeRawBufferPointer(start: nil, count: 0), receive: receive)
+    }
+
+    private func perform(_ request: HTTPRequest, borrowing body: UnsafeRawBufferPointer,
+                         receive: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> HTTPResponse {
         // Reset keeps the connection cache: options are per request, the connection is not.
         curl_easy_reset(handle)
         let transfer = TransferState(body: body)
+        transfer.receive = receive
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headerList) }
         for (name, value) in request.headers {
@@ -101,7 +110,16 @@ public final class CurlConnection {
         try check(s3a_setopt_callback(handle, CURLOPT_WRITEFUNCTION, { ptr, size, count, user in
             let t = Unmanaged<TransferState>.fromOpaque(user!).takeUnretainedValue()
             let n = size * count
-            if let ptr { t.response.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: n)) }
+            guard let ptr else { return n }
+            let chunk = UnsafeRawBufferPointer(start: ptr, count: n)
+            if let receive = t.receive, (200..<300).contains(t.status) {
+                do { try receive(chunk) } catch {
+                    t.receiveError = error
+                    return 0
+                }
+            } else {
+                t.response.append(contentsOf: chunk)
+            }
             return n
         }))
         try check(s3a_setopt_pointer(handle, CURLOPT_WRITEDATA, state))
@@ -110,7 +128,10 @@ public final class CurlConnection {
             let n = size * count
             if let ptr {
                 let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
-                if line.hasPrefix("HTTP/") { t.headers.removeAll() }
+                if line.hasPrefix("HTTP/") {
+                    t.headers.removeAll()
+                    t.status = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                }
                 if let colon = line.firstIndex(of: ":") {
                     let name = line[..<colon].lowercased()
                     let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
@@ -140,6 +161,7 @@ public final class CurlConnection {
         }
 
         let code = curl_easy_perform(handle)
+        if let error = transfer.receiveError { throw error }
         guard code == CURLE_OK else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw TransportError(code: Int(code.rawValue),
@@ -185,6 +207,9 @@ private final class TransferState {
     var sent = 0
     var response: [UInt8] = []
     var headers: [String: String] = [:]
+    var status = 0
+    var receive: ((UnsafeRawBufferPointer) throws -> Void)?
+    var receiveError: Error?
     init(body: UnsafeRawBufferPointer) { self.body = body }
 }
 

@@ -30,6 +30,13 @@ public struct LocalStore: ObjectStore {
         return p.deletingLastPathComponent + "/." + p.lastPathComponent + ".upload-" + uploadID
     }
 
+    /// The directory a prefix lists: itself when it ends in `/`, else its parent; without a trailing slash.
+    func folder(containing prefix: String) -> String {
+        let base = path(prefix)
+        let directory = base.hasSuffix("/") ? String(base.dropLast()) : (base as NSString).deletingLastPathComponent
+        return directory.isEmpty ? "/" : directory
+    }
+
     public func checkWritable() throws {
         var directory = root
         while !FileManager.default.fileExists(atPath: directory) { directory = (directory as NSString).deletingLastPathComponent }
@@ -124,8 +131,7 @@ public struct LocalStore: ObjectStore {
 
     /// Unfinished uploads are the hidden `.NAME.upload-ID` folders beside where their objects will be.
     public func listUploads(prefix: String) throws -> [PendingUpload] {
-        let base = path(prefix)
-        let directory = base.hasSuffix("/") ? base : (base as NSString).deletingLastPathComponent
+        let directory = folder(containing: prefix)
         guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
         var uploads: [PendingUpload] = []
         while let relative = walker.nextObject() as? String {
@@ -152,6 +158,42 @@ public struct LocalStore: ObjectStore {
         let n = try reader.read(into: &buffer, count: count, at: start)
         return Array(buffer[..<n])
     }
+
+    public func download(_ key: String, range: ClosedRange<Int>?,
+                         receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        let reader = try FileReader(path: path(key))
+        var offset = range?.lowerBound ?? 0
+        let end = range.map { $0.upperBound + 1 } ?? (reader.size ?? 0)
+        var buffer: [UInt8] = []
+        while offset < end {
+            let n = try reader.read(into: &buffer, count: min(4 << 20, end - offset), at: offset)
+            if n == 0 { break }
+            try buffer[..<n].withUnsafeBytes { try receive($0) }
+            offset += n
+        }
+    }
+
+    /// Objects are the regular files under the prefix, less the store's own hidden sidecars and uploads.
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        let directory = folder(containing: prefix)
+        guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
+        var objects: [ObjectInfo] = []
+        while let relative = walker.nextObject() as? String {
+            let name = (relative as NSString).lastPathComponent
+            if name.hasPrefix(".") && (name.hasSuffix(".s3meta.json") || name.contains(".upload-") || name.contains(".tmp-")) {
+                walker.skipDescendants()
+                continue
+            }
+            guard walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular else { continue }
+            let key = String((directory + "/" + relative).dropFirst(root.count))
+            guard key.hasPrefix(prefix) else { continue }
+            if let info = try head(key) { objects.append(info) }
+        }
+        return objects.sorted { $0.key < $1.key }
+    }
+
+    /// Nothing in a directory is ever cold.
+    public func requestRestore(_ key: String, days: Int, tier: String) throws {}
 
     private func writeSidecar(_ key: String, etag: String, options: ObjectOptions) throws {
         let reader = try FileReader(path: path(key))

@@ -8,16 +8,25 @@ public struct ObjectInfo: Sendable, Equatable {
     public var storageClass: String
     public var lastModified: Date?
     public var metadata: [String: String]
+    /// S3's `x-amz-restore` answer for a cold object: `ongoing-request="true"`, or `"false"` with an expiry date.
+    public var restore: String?
 
     public init(key: String, size: Int, etag: String, storageClass: String = "STANDARD",
-                lastModified: Date? = nil, metadata: [String: String] = [:]) {
+                lastModified: Date? = nil, metadata: [String: String] = [:], restore: String? = nil) {
         self.key = key
         self.size = size
         self.etag = etag
         self.storageClass = storageClass
         self.lastModified = lastModified
         self.metadata = metadata
+        self.restore = restore
     }
+
+    /// GLACIER and DEEP_ARCHIVE objects must be restored before their bytes can be read (GLACIER_IR need not).
+    public var isCold: Bool { ["GLACIER", "DEEP_ARCHIVE"].contains(storageClass) }
+    public var restoreInProgress: Bool { restore?.contains("ongoing-request=\"true\"") ?? false }
+    /// Readable now: not cold, or cold with a restored copy available.
+    public var isReadable: Bool { !isCold || (restore?.contains("ongoing-request=\"false\"") ?? false) }
 
     init(key: String, response: HTTPResponse) {
         var metadata: [String: String] = [:]
@@ -32,7 +41,7 @@ public struct ObjectInfo: Sendable, Equatable {
                   etag: ETag.unquote(response.headers["etag"] ?? ""),
                   storageClass: response.headers["x-amz-storage-class"] ?? "STANDARD",
                   lastModified: response.headers["last-modified"].flatMap { formatter.date(from: $0) },
-                  metadata: metadata)
+                  metadata: metadata, restore: response.headers["x-amz-restore"])
     }
 }
 
@@ -105,6 +114,12 @@ public protocol ObjectStore: Sendable {
 
     /// The object's bytes, or `range` of them.
     func get(_ key: String, range: ClosedRange<Int>?) throws -> [UInt8]
+    /// Streams the object's bytes (or `range` of them) to `receive`, each byte once, in order.
+    func download(_ key: String, range: ClosedRange<Int>?, receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws
+    /// Every object under `prefix`.
+    func list(prefix: String) throws -> [ObjectInfo]
+    /// Asks for a cold object to be brought back for `days` days (`tier`: Standard, Bulk, Expedited).
+    func requestRestore(_ key: String, days: Int, tier: String) throws
 }
 
 /// Opens the store a URL names, and the key within it.

@@ -150,6 +150,81 @@ public final class S3Client: Sendable {
         return try send("GET", bucket: bucket, key: key, headers: headers).body
     }
 
+    /// Streams an object (or `range` of it) to `receive`. A transfer cut short is resumed from the first byte not
+    /// yet delivered, so `receive` sees every byte once, in order.
+    public func download(bucket: String, key: String, range: ClosedRange<Int>?, headers: [(name: String, value: String)],
+                         receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        let resource = "s3://\(bucket)/\(key)"
+        var delivered = 0
+        var attempt = 0
+        while true {
+            attempt += 1
+            var requestHeaders = headers
+            let start = (range?.lowerBound ?? 0) + delivered
+            if range != nil || delivered > 0 {
+                requestHeaders.append(("Range", "bytes=\(start)-" + (range.map { String($0.upperBound) } ?? "")))
+            }
+            do {
+                let request = signedRequest("GET", bucket: bucket, key: key, query: [], headers: requestHeaders, body: [])
+                let response = try pool.withConnection { connection in
+                    try connection.perform(request) { chunk in
+                        try receive(chunk)
+                        delivered += chunk.count
+                    }
+                }
+                if (200..<300).contains(response.status) { return }
+                let error = S3Error.from(response, resource: resource, isBucketRequest: false)
+                if !error.isRetryable || attempt >= configuration.maxAttempts { throw error }
+            } catch let error as TransportError {
+                if attempt >= configuration.maxAttempts {
+                    throw TransportError(code: error.code, message: "\(error.message) (gave up after \(attempt) attempts)",
+                                         url: error.url)
+                }
+            }
+            Thread.sleep(forTimeInterval: Self.backoff(attempt: attempt))
+        }
+    }
+
+    /// Every object under `prefix` (ListObjectsV2, all pages).
+    public func listObjects(bucket: String, prefix: String) throws -> [ObjectInfo] {
+        var objects: [ObjectInfo] = []
+        var token: String?
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        repeat {
+            var query: [(name: String, value: String)] = [("list-type", "2")]
+            if !prefix.isEmpty { query.append(("prefix", prefix)) }
+            if let token { query.append(("continuation-token", token)) }
+            let response = try send("GET", bucket: bucket, key: nil, query: query)
+            guard let document = XMLElement.parse(response.body) else { break }
+            for item in document.all("Contents") {
+                let modified = item.text(of: "LastModified") ?? ""
+                objects.append(ObjectInfo(key: item.text(of: "Key") ?? "", size: Int(item.text(of: "Size") ?? "") ?? 0,
+                                          etag: ETag.unquote(item.text(of: "ETag") ?? ""),
+                                          storageClass: item.text(of: "StorageClass") ?? "STANDARD",
+                                          lastModified: formatter.date(from: modified) ?? plain.date(from: modified)))
+            }
+            token = document.text(of: "IsTruncated") == "true" ? document.text(of: "NextContinuationToken") : nil
+        } while token != nil
+        return objects
+    }
+
+    /// Asks S3 to bring a GLACIER or DEEP_ARCHIVE object back for `days` days at `tier` speed. A restore
+    /// already under way counts as asked.
+    public func restoreObject(bucket: String, key: String, days: Int, tier: String) throws {
+        let xml = "<RestoreRequest xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Days>\(days)</Days>"
+            + "<GlacierJobParameters><Tier>\(tier)</Tier></GlacierJobParameters></RestoreRequest>"
+        let body = Array(xml.utf8)
+        do {
+            _ = try send("POST", bucket: bucket, key: key, query: [("restore", "")],
+                         headers: [("Content-Type", "application/xml"),
+                                   ("Content-MD5", Data(Digest.md5(body)).base64EncodedString())], body: body[...])
+        } catch let error as S3Error where error.code == "RestoreAlreadyInProgress" {
+            return
+        }
+    }
+
     // MARK: the request path
 
     /// Signs and sends one request, retrying throttling, server errors and transport failures with

@@ -83,6 +83,19 @@ public struct S3Store: ObjectStore {
         try client.getObject(bucket: bucket, key: key, range: range, headers: keyHeaders)
     }
 
+    public func download(_ key: String, range: ClosedRange<Int>?,
+                         receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        try client.download(bucket: bucket, key: key, range: range, headers: keyHeaders, receive: receive)
+    }
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        try client.listObjects(bucket: bucket, prefix: prefix)
+    }
+
+    public func requestRestore(_ key: String, days: Int, tier: String) throws {
+        try client.restoreObject(bucket: bucket, key: key, days: days, tier: tier)
+    }
+
     private func headers(_ options: ObjectOptions) -> [(name: String, value: String)] {
         var headers: [(name: String, value: String)] = []
         if let type = options.contentType { headers.append(("Content-Type", type)) }
