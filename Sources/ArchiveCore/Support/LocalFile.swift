@@ -26,6 +26,22 @@ public struct LocalFileError: ReportableError {
 
 /// A file open for reading, sequentially or at offsets. Standard input is one too (path "-").
 public final class FileReader: @unchecked Sendable {
+    /// The SHA-256 of a whole file, or nil when there is no file at `path`.
+    public static func sha256(of path: String) throws -> String? {
+        let reader: FileReader
+        do { reader = try FileReader(path: path) } catch let error as LocalFileError where error.errno == ENOENT {
+            return nil
+        }
+        let digest = Digest(.sha256)
+        var buffer: [UInt8] = []
+        while true {
+            let n = try reader.read(into: &buffer, count: 4 << 20)
+            if n == 0 { break }
+            digest.update(buffer[..<n])
+        }
+        return digest.finish().hex
+    }
+
     public let path: String
     private let fd: Int32
     private let ownsDescriptor: Bool
@@ -180,6 +196,28 @@ public final class AtomicFileWriter: ByteWriter {
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         try writeFully(fd, bytes, name: path)
+    }
+
+    /// The bytes written so far, read back (for checks that need a second look before the rename).
+    public func readBack() throws -> FileReader { try FileReader(path: temporaryPath) }
+
+    /// Sets permissions and modification time before the file takes its real name.
+    public func setAttributes(mode: UInt32?, mtime: Double?) {
+        if let mode { fchmod(fd, mode_t(mode & 0o7777)) }
+        if let mtime {
+            let seconds = mtime.rounded(.down)
+            var times = [timespec(tv_sec: time_t(seconds), tv_nsec: Int((mtime - seconds) * 1e9)),
+                         timespec(tv_sec: time_t(seconds), tv_nsec: Int((mtime - seconds) * 1e9))]
+            futimens(fd, &times)
+        }
+    }
+
+    /// Drops the temporary file: nothing appears under the real name.
+    public func discard() {
+        guard !finished else { return }
+        close(fd)
+        unlink(temporaryPath)
+        finished = true
     }
 
     /// Flushes to disk and gives the file its real name.

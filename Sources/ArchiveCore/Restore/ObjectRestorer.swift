@@ -1,0 +1,76 @@
+import Foundation
+
+/// Restores objects that are one file each (the raw-file layout): the object's ETag is the expected hash.
+struct ObjectRestorer {
+    let store: ObjectStore
+    let destination: Destination
+    let request: RestoreRequest
+    let warn: @Sendable (String) -> Void
+
+    /// Each file's outcome, in order; nil when some object is in cold storage and not readable yet.
+    func run(_ items: [(key: String, relativePath: String, info: ObjectInfo?)]) throws -> [(path: String, outcome: FileOutcome)]? {
+        var results: [(path: String, outcome: FileOutcome)] = []
+        var pending = false
+        for item in items {
+            let path: String
+            switch destination.resolve(item.relativePath) {
+            case .failure(let refusal):
+                results.append((item.relativePath, .failed(refusal.description)))
+                continue
+            case .success(let resolved): path = resolved
+            }
+            guard let info = try item.info.flatMap({ $0.metadata.isEmpty && $0.restore == nil ? nil : $0 }) ?? store.head(item.key) else {
+                results.append((item.relativePath, .failed("no such object")))
+                continue
+            }
+            let existing = try? FileReader(path: path)
+            if let existing, existing.size == info.size, (try? matches(existing, info)) == true {
+                results.append((item.relativePath, .skipped))
+                continue
+            }
+            if request.dryRun {
+                warn("(dry run) would fetch \(item.key) (\(ByteSize.format(info.size))) to \(path)")
+                continue
+            }
+            guard try ensureReadable(store, key: item.key, url: "\(store.location)/\(item.key)", request: request, warn: warn) else {
+                pending = true
+                continue
+            }
+            results.append((item.relativePath, fetch(item.key, info: info, to: path, damaged: existing != nil)))
+        }
+        return pending ? nil : results
+    }
+
+    /// A local file is intact when it gives the object's ETag, with the part size the object records or implies.
+    func matches(_ reader: FileReader, _ info: ObjectInfo) throws -> Bool {
+        if let partSize = info.metadata["s3a-part-size"].flatMap(Int.init) {
+            let every = info.metadata["s3a-part-doubling-every"].flatMap(Int.init)
+            let layout = every == nil ? PartLayout.forFile(size: info.size, preferred: partSize)
+                : PartLayout(partSize: partSize, doublingEvery: every)
+            return try ETag.compute(reader, layout: layout) == info.etag
+        }
+        return try ETag.findPartSize(reader, matching: info.etag, maxCandidates: 16) != nil
+    }
+
+    func fetch(_ key: String, info: ObjectInfo, to path: String, damaged: Bool) -> FileOutcome {
+        let started = Date()
+        do {
+            try destination.makeParents(of: path)
+            let writer = try AtomicFileWriter(path: path, createDirectories: false)
+            var size = 0
+            try store.download(key, range: nil) { chunk in
+                try writer.write(chunk)
+                size += chunk.count
+            }
+            guard size == info.size, try matches(writer.readBack(), info) else {
+                writer.discard()
+                return .failed("ETag mismatch after download: the object's bytes do not give its ETag \(info.etag)")
+            }
+            writer.setAttributes(mode: nil, mtime: info.lastModified?.timeIntervalSince1970)
+            try writer.commit()
+            return damaged ? .healed(reason: "ETag mismatch") : .downloaded(bytes: size, seconds: Date().timeIntervalSince(started))
+        } catch {
+            return .failed("\(error)")
+        }
+    }
+}

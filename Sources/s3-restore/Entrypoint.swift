@@ -1,0 +1,3 @@
+import ArchiveCommands
+
+RestoreCommand.main()
