@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "s3-put", targets: ["s3-put"]),
         .executable(name: "s3-archive", targets: ["s3-archive"]),
         .executable(name: "s3-restore", targets: ["s3-restore"]),
+        .executable(name: "s3-verify", targets: ["s3-verify"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,6 +38,7 @@ let package = Package(
         .executableTarget(name: "s3-put", dependencies: ["ArchiveCommands"]),
         .executableTarget(name: "s3-archive", dependencies: ["ArchiveCommands"]),
         .executableTarget(name: "s3-restore", dependencies: ["ArchiveCommands"]),
+        .executableTarget(name: "s3-verify", dependencies: ["ArchiveCommands"]),
 
         .testTarget(name: "ArchiveCoreTests", dependencies: ["ArchiveCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ArchiveCore"]),

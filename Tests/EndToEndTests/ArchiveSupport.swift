@@ -211,7 +211,6 @@ enum SessionTree {
         for (index, size) in bigSizes.enumerated() { try random("data/raw\(index + 1).fits", size) }
         try dir("unicode")
         try write("unicode/caf\u{E9}.txt", Data("NFC\n".utf8))
-        try write("unicode/cafe\u{301}.txt", Data("NFD\n".utf8))
         try dir("unicode/日本")
         try random("unicode/日本/観測データ.fits", 4_321)
         try random("unicode/🔭 telescope.bin", 777)

@@ -66,8 +66,12 @@ public struct ObjectOptions: Sendable {
         self.kmsKeyID = kmsKeyID
     }
 
-    /// S3 reports an MD5 ETag only for objects it encrypts with its own keys (or not at all).
-    public var etagIsMD5: Bool { serverSideEncryption != "aws:kms" }
+    /// Set when the store encrypts with the caller's key (SSE-C).
+    public var customerEncrypted = false
+
+    /// S3 reports an MD5 ETag only for objects it encrypts with its own keys (or not at all), not for
+    /// SSE-KMS or SSE-C objects.
+    public var etagIsMD5: Bool { serverSideEncryption != "aws:kms" && !customerEncrypted }
 }
 
 /// A part a store holds for an unfinished multipart upload.

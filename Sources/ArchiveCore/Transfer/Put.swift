@@ -10,7 +10,7 @@ public struct PutRequest: Sendable {
     public var s3: S3Configuration.Overrides
     /// The index s3-archive wrote for this archive: checked against the stream, then stored as `KEY.index.json`.
     public var indexPath: String?
-    /// The session name for `{session}` and the dates in the key; default: the index's, or the file's name.
+    /// The session name for `{session}` and the dates in the key; default: the file's name without extension.
     public var session: String?
     public var recursive = false
     /// Upload even when an identical object is already there.
@@ -75,11 +75,13 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
 
     var options = request.upload
     options.catalog = catalog
+    options.object.customerEncrypted = customerKey != nil
     let active = ActiveUploads()
     options.active = active
     let keepParts = options.keepParts
     let signals = SignalGuard { signal in
-        let aborted = keepParts ? 0 : active.abortAll(catalog: catalog)
+        // A stream cannot be resumed, so its parts are never worth keeping.
+        let aborted = active.abortAll(catalog: catalog, keepingResumable: keepParts)
         warn("interrupted" + (aborted > 0 ? ": aborted \(aborted) unfinished upload(s)" : keepParts ? ": parts kept for resume" : ""))
     }
     defer { signals.cancel() }

@@ -81,7 +81,7 @@ public struct Uploader: Sendable {
         let state = MultipartState()
         let (uploadID, resumed) = try startOrResume(url: url, key: key, layout: layout, fingerprint: fingerprint)
         for (number, part) in resumed { state.finish(number, md5: part.md5, size: part.size) }
-        options.active?.register(store: store, key: key, uploadID: uploadID)
+        options.active?.register(store: store, key: key, uploadID: uploadID, resumable: fingerprint != nil)
         defer { options.active?.unregister(uploadID) }
 
         let group = DispatchGroup()
@@ -251,20 +251,21 @@ final class MultipartState: @unchecked Sendable {
 /// Multipart uploads under way in this process, so that SIGINT or SIGTERM can abort them before exiting.
 public final class ActiveUploads: @unchecked Sendable {
     private let lock = NSLock()
-    private var uploads: [String: (store: ObjectStore, key: String)] = [:]
+    private var uploads: [String: (store: ObjectStore, key: String, resumable: Bool)] = [:]
 
     public init() {}
 
-    func register(store: ObjectStore, key: String, uploadID: String) {
-        lock.withLock { uploads[uploadID] = (store, key) }
+    func register(store: ObjectStore, key: String, uploadID: String, resumable: Bool) {
+        lock.withLock { uploads[uploadID] = (store, key, resumable) }
     }
 
     func unregister(_ uploadID: String) { _ = lock.withLock { uploads.removeValue(forKey: uploadID) } }
 
-    /// Aborts every upload still registered; returns how many.
+    /// Aborts every upload still registered (but those a later run could resume, when asked to keep them);
+    /// returns how many were aborted.
     @discardableResult
-    public func abortAll(catalog: Catalog?) -> Int {
-        let all = lock.withLock { uploads }
+    public func abortAll(catalog: Catalog?, keepingResumable: Bool = false) -> Int {
+        let all = lock.withLock { uploads }.filter { !(keepingResumable && $0.value.resumable) }
         for (id, upload) in all {
             try? upload.store.abortMultipart(upload.key, uploadID: id)
             try? catalog?.uploadEnded(id, state: "aborted")

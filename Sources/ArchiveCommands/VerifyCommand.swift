@@ -1,0 +1,49 @@
+import ArchiveCore
+import ArgumentParser
+
+/// `s3-verify`: proof that stored objects are what the records say, shallow (HEAD) or deep (read back).
+public struct VerifyCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "s3-verify",
+        abstract: "Check stored objects against s3-put records (HEAD, or --deep: read back and hash), or against local data.",
+        usage: """
+            s3-verify [--deep] [RECORDS...]     (records on standard input by default)
+            s3-verify URL --against PATH
+            """,
+        discussion: "Prints 'OK url' or 'FAILED url: reason' per object; exits 1 if any failed.")
+
+    @Flag(name: .long, help: "Read each object back: recompute its ETag, and for an archive every file's SHA-256 and the archive's.")
+    var deep = false
+
+    @Option(name: .long, help: ArgumentHelp("Compare the URL (an object or a prefix) with this local file or directory.", valueName: "path"))
+    var against: String?
+
+    @OptionGroup var catalog: CatalogOptions
+    @OptionGroup var s3: S3Options
+
+    @Argument(help: ArgumentHelp("Record files (JSON Lines), or with --against one URL.", valueName: "records-or-url"))
+    var arguments: [String] = []
+
+    public init() {}
+
+    public func validate() throws {
+        if against != nil, arguments.count != 1 { throw ValidationError("--against PATH compares one URL: s3-verify s3://BUCKET/KEY --against PATH") }
+    }
+
+    public func run() throws {
+        var status = ExitStatus.ok
+        try runReporting("s3-verify") {
+            var request = VerifyRequest(s3: s3.overrides)
+            request.deep = deep
+            request.catalogPath = catalog.path
+            if let against {
+                request.url = arguments[0]
+                request.against = against
+            } else {
+                request.recordPaths = arguments
+            }
+            status = try verify(request, output: emitLine, warn: { warn("s3-verify", $0) })
+        }
+        if status != .ok { throw ExitCode(status.rawValue) }
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+
+/// Everything s3-verify was asked to do.
+public struct VerifyRequest: Sendable {
+    /// Record files (JSON Lines); empty means standard input.
+    public var recordPaths: [String] = []
+    /// With `against`: a remote object or prefix to compare with local data.
+    public var url: String?
+    public var against: String?
+    /// Read the bytes back and hash them, rather than trusting HEAD's size and ETag.
+    public var deep = false
+    public var s3: S3Configuration.Overrides
+    public var catalogPath: String?
+
+    public init(s3: S3Configuration.Overrides) { self.s3 = s3 }
+}
+
+/// s3-verify's whole job: `OK url` or `FAILED url: reason` per object on `output`; the exit status is 1 when
+/// anything failed. Shallow checks compare HEAD's size and ETag with the record; deep checks read the object
+/// back and recompute its ETag, and for an archive every file's SHA-256 and the archive's own.
+public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @escaping @Sendable (String) -> Void) throws -> ExitStatus {
+    let catalog = try request.catalogPath.map { try Catalog(path: $0) }
+    var failures = 0
+    var stores: [String: ObjectStore] = [:]
+    func store(for url: StorageURL) throws -> ObjectStore {
+        let location = bucketName(url)
+        if let known = stores[location] { return known }
+        let opened = try Storage.open(url) { try S3Configuration.resolve(request.s3) }.store
+        stores[location] = opened
+        return opened
+    }
+    func report(_ url: String, _ problem: String?, note: String? = nil) {
+        if let problem {
+            failures += 1
+            output("FAILED \(url): \(problem)")
+        } else {
+            output("OK \(url)" + (note.map { " (\($0))" } ?? ""))
+        }
+        try? catalog?.recordVerification(url: url, deep: request.deep, outcome: problem == nil ? "ok" : "failed", detail: problem ?? note)
+    }
+
+    if let against = request.against, let text = request.url {
+        let url = try StorageURL(parsing: text)
+        let objectStore = try store(for: url)
+        let key = Storage.key(of: url)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: against, isDirectory: &isDirectory) else {
+            throw Failure.noInput("\(against): no such file or directory")
+        }
+        if isDirectory.boolValue {
+            let prefix = key.isEmpty || key.hasSuffix("/") ? key : key + "/"
+            let remote = Dictionary(try objectStore.list(prefix: prefix).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+            guard let walker = FileManager.default.enumerator(atPath: against) else { throw Failure.noInput("\(against): cannot list") }
+            var files: [String] = []
+            while let relative = walker.nextObject() as? String {
+                if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular { files.append(relative) }
+            }
+            for relative in files.sorted() {
+                let objectURL = url.with(key: (url.key.hasSuffix("/") || url.key.isEmpty ? url.key : url.key + "/") + relative)
+                guard remote[prefix + relative] != nil, let info = try objectStore.head(prefix + relative) else {
+                    report(objectURL.description, "not in the store (local \(against)/\(relative))")
+                    continue
+                }
+                report(objectURL.description, try compareLocal(against + "/" + relative, with: info))
+            }
+        } else {
+            guard let info = try objectStore.head(key) else {
+                report(url.description, "no such object")
+                return .checkFailed
+            }
+            report(url.description, try compareLocal(against, with: info))
+        }
+        return failures > 0 ? .checkFailed : .ok
+    }
+
+    for record in try RecordReader.read(paths: request.recordPaths) {
+        let url = try StorageURL(parsing: record.url)
+        let objectStore = try store(for: url)
+        let key = Storage.key(of: url)
+        guard let info = try objectStore.head(key) else {
+            report(record.url, "no such object")
+            continue
+        }
+        if info.size != record.size {
+            report(record.url, "size \(info.size), the record says \(record.size)")
+            continue
+        }
+        if info.etag != record.etag {
+            report(record.url, "ETag \(info.etag), the record says \(record.etag): overwritten since it was stored?")
+            continue
+        }
+        let coldNote = info.isCold && !info.isReadable ? "\(info.storageClass), not restored" : nil
+        guard request.deep else {
+            report(record.url, nil, note: coldNote)
+            continue
+        }
+        if let coldNote {
+            report(record.url, "\(coldNote): restore it first (s3-restore) for a deep check")
+            continue
+        }
+        var index: ArchiveIndex?
+        if record.index != nil {
+            let indexKey = key + ".index.json"
+            do {
+                index = try ArchiveIndex.decode(Data(try objectStore.get(indexKey, range: nil)), source: record.url + ".index.json")
+            } catch {
+                report(record.url, "its index cannot be read: \(error)")
+                continue
+            }
+        }
+        report(record.url, try readBack(objectStore, key: key, record: record, index: index))
+    }
+    return failures > 0 ? .checkFailed : .ok
+}
+
+/// A local file against a stored object: the ETag its bytes give with the object's part layout.
+func compareLocal(_ path: String, with info: ObjectInfo) throws -> String? {
+    let reader = try FileReader(path: path)
+    guard reader.size == info.size else { return "size \(info.size) in the store, \(reader.size ?? -1) locally (\(path))" }
+    if let partSize = info.metadata["s3a-part-size"].flatMap(Int.init) {
+        let every = info.metadata["s3a-part-doubling-every"].flatMap(Int.init)
+        let layout = every == nil ? PartLayout.forFile(size: info.size, preferred: partSize) : PartLayout(partSize: partSize, doublingEvery: every)
+        return try ETag.compute(reader, layout: layout) == info.etag ? nil : "the local file \(path) differs (ETag)"
+    }
+    return try ETag.findPartSize(reader, matching: info.etag) != nil ? nil : "the local file \(path) differs (no part size gives ETag \(info.etag))"
+}
+
+/// Reads the object once: its ETag recomputed with the record's layout, and for an archive each file's
+/// SHA-256 at its offset and the whole tar's SHA-256. Returns the problem, or nil.
+func readBack(_ store: ObjectStore, key: String, record: Record, index: ArchiveIndex?) throws -> String? {
+    let layout = record.parts == 1 ? PartLayout(partSize: max(record.size, 1)) : record.layout
+    let parts = layout.parts(total: record.size)
+    var partIndex = 0
+    var partFilled = 0
+    var partDigests: [[UInt8]] = []
+    let partDigest = Digest(.md5)
+    let whole = Digest(.sha256)
+    let files = (index?.entries ?? []).filter { $0.type == "file" && $0.offset != nil }.sorted { $0.offset! < $1.offset! }
+    var fileIndex = 0
+    let fileDigest = Digest(.sha256)
+    var damaged: [String] = []
+    var position = 0
+
+    try store.download(key, range: nil) { chunk in
+        if index != nil { whole.update(chunk) }
+        // Parts.
+        var offset = 0
+        while offset < chunk.count, partIndex < parts.count {
+            let take = min(parts[partIndex].length - partFilled, chunk.count - offset)
+            partDigest.update(UnsafeRawBufferPointer(rebasing: chunk[offset..<(offset + take)]))
+            partFilled += take
+            offset += take
+            if partFilled == parts[partIndex].length {
+                partDigests.append(partDigest.finish())
+                partIndex += 1
+                partFilled = 0
+            }
+        }
+        // Archive members.
+        var cursor = 0
+        while cursor < chunk.count, fileIndex < files.count {
+            let file = files[fileIndex]
+            let start = file.offset!, end = start + file.size
+            let here = position + cursor
+            if here < start { cursor += min(start - here, chunk.count - cursor); continue }
+            let take = min(end - here, chunk.count - cursor)
+            fileDigest.update(UnsafeRawBufferPointer(rebasing: chunk[cursor..<(cursor + take)]))
+            cursor += take
+            if here + take == end {
+                if fileDigest.finish().hex != file.sha256 { damaged.append(file.path) }
+                fileIndex += 1
+            }
+        }
+        // Empty files at the current position.
+        while fileIndex < files.count, files[fileIndex].size == 0, files[fileIndex].offset! <= position + chunk.count {
+            if fileDigest.finish().hex != files[fileIndex].sha256 { damaged.append(files[fileIndex].path) }
+            fileIndex += 1
+        }
+        position += chunk.count
+    }
+    if partIndex < parts.count, record.size == 0 { partDigests.append(partDigest.finish()) }
+    if position != record.size { return "read \(position) bytes, the record says \(record.size)" }
+    let etag = ETag.combine(partDigests)
+    if let index {
+        while fileIndex < files.count, files[fileIndex].size == 0 {
+            if fileDigest.finish().hex != files[fileIndex].sha256 { damaged.append(files[fileIndex].path) }
+            fileIndex += 1
+        }
+        if !damaged.isEmpty { return "damaged: \(damaged.joined(separator: ", "))" }
+        let sha = whole.finish().hex
+        if sha != index.archive.sha256 { return "the archive's SHA-256 is \(sha), the index says \(index.archive.sha256)" }
+    }
+    if etag != record.etag { return "the bytes read back give ETag \(etag), the record says \(record.etag)" }
+    return nil
+}
