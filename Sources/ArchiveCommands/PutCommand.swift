@@ -137,7 +137,6 @@ public struct PutCommand: ParsableCommand {
             var request = PutRequest(sources: Array(arguments.dropLast()), destination: arguments.last!,
                                      upload: upload, s3: s3.overrides, indexPath: index)
             request.s3.maxSendRate = limitRate?.bytes
-            request.s3.connections = concurrency
             request.session = session
             request.recursive = recursive
             request.force = force

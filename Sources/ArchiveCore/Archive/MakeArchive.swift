@@ -32,7 +32,7 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     // A stale index from an earlier run must not pass for this archive's if this run fails, whatever fails.
     if let path = request.indexPath { unlink(path) }
     let root = try sessionRoot(request.directory)
-    let name = request.name ?? (root as NSString).lastPathComponent
+    let name = request.name ?? Paths.name(root)
     guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
         throw Failure.usage("invalid session name '\(name)': give one folder name without '/' (--name ID)")
     }

@@ -100,7 +100,9 @@ final class TarWriter {
 
     init(sink: TarSink) throws {
         self.sink = sink
-        // libarchive converts names through the C locale; under plain "C" it cannot hold UTF-8 names.
+        // libarchive converts names through the C locale; under plain "C" it cannot hold UTF-8 names. Names go in
+        // through the locale (copy_pathname), not the _utf8 setters, which fold decomposed Unicode (NFD) to NFC
+        // and would make two distinct names one.
         if setlocale(LC_CTYPE, nil).map({ String(cString: $0) }) == "C" { setlocale(LC_CTYPE, "C.UTF-8") }
         guard let a = archive_write_new(), let e = archive_entry_new() else {
             throw ArchiveLibraryError(message: "libarchive: out of memory")
@@ -132,7 +134,7 @@ final class TarWriter {
 
     func writeHeader(_ header: TarHeader) throws {
         archive_entry_clear(entry)
-        archive_entry_update_pathname_utf8(entry, header.path)
+        archive_entry_copy_pathname(entry, header.path)
         archive_entry_set_perm(entry, mode_t(header.mode & 0o7777))
         archive_entry_set_uid(entry, la_int64_t(header.uid))
         archive_entry_set_gid(entry, la_int64_t(header.gid))
@@ -146,11 +148,11 @@ final class TarWriter {
             archive_entry_set_size(entry, 0)
         case .symlink(let target):
             archive_entry_set_filetype(entry, 0o120000)
-            archive_entry_update_symlink_utf8(entry, target)
+            archive_entry_copy_symlink(entry, target)
             archive_entry_set_size(entry, 0)
         case .hardlink(let target):
             archive_entry_set_filetype(entry, 0o100000)
-            archive_entry_update_hardlink_utf8(entry, target)
+            archive_entry_copy_hardlink(entry, target)
             archive_entry_set_size(entry, 0)
         }
         try check(archive_write_header(handle, entry))

@@ -24,9 +24,9 @@ public final class Catalog: Sendable {
             throw Failure.noInput("\(path): no catalog yet: it is created by the first s3-put (or set --catalog / S3_ARCHIVE_CATALOG)")
         }
         do {
-            if create {
-                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
-                                                        withIntermediateDirectories: true)
+            let folder = Paths.parent(path)
+            if create, !folder.isEmpty {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             }
             var configuration = Configuration()
             configuration.busyMode = .timeout(30)

@@ -37,11 +37,11 @@ public struct HTTPSettings: Sendable {
     public var connectTimeout: Int = 10
     /// A transfer slower than 1 byte/s for this long is abandoned (and retried).
     public var stallTimeout: Int = 60
-    /// Bytes per second per connection, or nil for no cap.
-    public var maxSendRate: Int?
-    public init(caBundle: String? = nil, maxSendRate: Int? = nil) {
+    /// Caps the bytes sent per second by all connections together, or nil for no cap.
+    public var sendLimit: RateLimiter?
+    public init(caBundle: String? = nil, sendLimit: RateLimiter? = nil) {
         self.caBundle = caBundle
-        self.maxSendRate = maxSendRate
+        self.sendLimit = sendLimit
     }
 }
 
@@ -84,6 +84,7 @@ public final class CurlConnection {
         curl_easy_reset(handle)
         let transfer = TransferState(body: body)
         transfer.receive = receive
+        transfer.limiter = settings.sendLimit
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headerList) }
         for (name, value) in request.headers {
@@ -100,9 +101,7 @@ public final class CurlConnection {
         try setLong(CURLOPT_LOW_SPEED_TIME, settings.stallTimeout)
         try setLong(CURLOPT_TCP_NODELAY, 1)
         if let ca = settings.caBundle { try set(CURLOPT_CAINFO, ca) }
-        if let rate = settings.maxSendRate {
-            try check(s3a_setopt_off(handle, CURLOPT_MAX_SEND_SPEED_LARGE, curl_off_t(rate)))
-        }
+
         try check(s3a_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
         try check(s3a_setopt_pointer(handle, CURLOPT_ERRORBUFFER, &errorBuffer))
 
@@ -176,7 +175,8 @@ public final class CurlConnection {
     private func setReadCallback(_ state: UnsafeMutableRawPointer) throws {
         try check(s3a_setopt_callback(handle, CURLOPT_READFUNCTION, { buffer, size, count, user in
             let t = Unmanaged<TransferState>.fromOpaque(user!).takeUnretainedValue()
-            let n = min(size * count, t.body.count - t.sent)
+            var n = min(size * count, t.body.count - t.sent)
+            if let limiter = t.limiter, n > 0 { n = limiter.take(upTo: n) }
             if n > 0, let buffer, let base = t.body.baseAddress {
                 UnsafeMutableRawPointer(buffer).copyMemory(from: base + t.sent, byteCount: n)
                 t.sent += n
@@ -210,7 +210,41 @@ private final class TransferState {
     var status = 0
     var receive: ((UnsafeRawBufferPointer) throws -> Void)?
     var receiveError: Error?
+    var limiter: RateLimiter?
     init(body: UnsafeRawBufferPointer) { self.body = body }
+}
+
+/// A token bucket shared by every connection: each read of request body waits for its share, so the cap holds
+/// for all parts together however many are in flight.
+public final class RateLimiter: @unchecked Sendable {
+    private let lock = NSLock()
+    private let bytesPerSecond: Double
+    private var tokens: Double
+    private var last = Date()
+
+    public init(bytesPerSecond: Int) {
+        self.bytesPerSecond = Double(max(1, bytesPerSecond))
+        tokens = 0
+    }
+
+    /// Waits until some bytes may go, and returns how many (at most `wanted`, at most a tenth of a second's worth).
+    func take(upTo wanted: Int) -> Int {
+        let chunk = max(1, min(wanted, Int(bytesPerSecond / 10)))
+        while true {
+            let wait: Double = lock.withLock {
+                let now = Date()
+                tokens = min(bytesPerSecond / 10, tokens + now.timeIntervalSince(last) * bytesPerSecond)
+                last = now
+                if tokens >= Double(chunk) {
+                    tokens -= Double(chunk)
+                    return 0
+                }
+                return (Double(chunk) - tokens) / bytesPerSecond
+            }
+            if wait == 0 { return chunk }
+            Thread.sleep(forTimeInterval: wait)
+        }
+    }
 }
 
 /// Hands out connections to threads and takes them back, so each keeps its TCP/TLS session warm.

@@ -75,7 +75,7 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
                     sources.append(.archive(url: url, key: Storage.key(of: url)))
                 } else {
                     let key = Storage.key(of: url)
-                    sources.append(.object(url: url, key: key, relativePath: (key as NSString).lastPathComponent, info: nil))
+                    sources.append(.object(url: url, key: key, relativePath: Paths.name(key), info: nil))
                 }
             }
             continue
@@ -99,7 +99,7 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
         } else if try objectStore.head(key + ".index.json") != nil {
             sources.append(.archive(url: url, key: key))
         } else if let info = try objectStore.head(key) {
-            sources.append(.object(url: url, key: key, relativePath: (key as NSString).lastPathComponent, info: info))
+            sources.append(.object(url: url, key: key, relativePath: Paths.name(key), info: info))
         } else {
             throw Failure.noInput("\(url): no such object (and no \(url.key).index.json): check the URL")
         }
@@ -122,7 +122,7 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
         case .object(let url, let key, let relative, let info):
             let objectStore = try store(for: url)
             let restorer = ObjectRestorer(store: objectStore, destination: destination, request: request, warn: warn)
-            var report = StatusReport(source: url.description, sourceLabel: "Object", session: (relative as NSString).lastPathComponent,
+            var report = StatusReport(source: url.description, sourceLabel: "Object", session: Paths.name(relative),
                                       bucket: bucketName(url), destination: destination.root, started: started)
             guard let files = try restorer.run([(key, relative, info)]) else {
                 outcome.pendingObjects += 1
@@ -134,7 +134,7 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
         case .objects(let prefix, let items):
             let objectStore = try store(for: prefix)
             let restorer = ObjectRestorer(store: objectStore, destination: destination, request: request, warn: warn)
-            let id = (prefix.key as NSString).lastPathComponent
+            let id = Paths.name(prefix.key)
             var report = StatusReport(source: prefix.description, sourceLabel: "Prefix", session: id.isEmpty ? "prefix" : id,
                                       bucket: bucketName(prefix), destination: destination.root, started: started)
             guard let files = try restorer.run(items) else {
@@ -253,7 +253,7 @@ struct ArchiveRestorer {
 
     func isIncluded(_ path: String) -> Bool {
         request.includes.isEmpty || request.includes.contains { pattern in
-            fnmatch(pattern, path, 0) == 0 || fnmatch(pattern, (path as NSString).lastPathComponent, 0) == 0
+            fnmatch(pattern, path, 0) == 0 || fnmatch(pattern, Paths.name(path), 0) == 0
                 || fnmatch(pattern, String(path.drop { $0 != "/" }.dropFirst()), 0) == 0
         }
     }

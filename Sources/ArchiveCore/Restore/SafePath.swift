@@ -41,7 +41,7 @@ public struct Destination: Sendable {
 
     /// Creates the folders leading to `path` (already resolved, so inside the destination).
     func makeParents(of path: String) throws {
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = Paths.parent(path)
         do {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         } catch {

@@ -21,25 +21,25 @@ public struct LocalStore: ObjectStore {
     func path(_ key: String) -> String { root + key }
 
     func sidecarPath(_ key: String) -> String {
-        let p = path(key) as NSString
-        return p.deletingLastPathComponent + "/." + p.lastPathComponent + ".s3meta.json"
+        let p = path(key)
+        return Paths.parent(p) + "/." + Paths.name(p) + ".s3meta.json"
     }
 
     func uploadDirectory(_ key: String, _ uploadID: String) -> String {
-        let p = path(key) as NSString
-        return p.deletingLastPathComponent + "/." + p.lastPathComponent + ".upload-" + uploadID
+        let p = path(key)
+        return Paths.parent(p) + "/." + Paths.name(p) + ".upload-" + uploadID
     }
 
     /// The directory a prefix lists: itself when it ends in `/`, else its parent; without a trailing slash.
     func folder(containing prefix: String) -> String {
         let base = path(prefix)
-        let directory = base.hasSuffix("/") ? String(base.dropLast()) : (base as NSString).deletingLastPathComponent
+        let directory = base.hasSuffix("/") ? String(base.dropLast()) : Paths.parent(base)
         return directory.isEmpty ? "/" : directory
     }
 
     public func checkWritable() throws {
         var directory = root
-        while !FileManager.default.fileExists(atPath: directory) { directory = (directory as NSString).deletingLastPathComponent }
+        while !FileManager.default.fileExists(atPath: directory) { directory = Paths.parent(directory) }
         guard FileManager.default.isWritableFile(atPath: directory) else {
             throw Failure(.noPermission, "\(directory): not writable: check the directory's permissions")
         }
@@ -55,8 +55,10 @@ public struct LocalStore: ObjectStore {
         if let data = FileManager.default.contents(atPath: sidecarPath(key)),
            let sidecar = try? JSONDecoder().decode(Sidecar.self, from: data),
            sidecar.size == size, sidecar.modified == modified {
+            // A directory never freezes its files: whatever class was asked for, the bytes are readable.
             return ObjectInfo(key: key, size: size, etag: sidecar.etag, storageClass: sidecar.storageClass,
-                              lastModified: reader.modified, metadata: sidecar.metadata)
+                              lastModified: reader.modified, metadata: sidecar.metadata,
+                              restore: "ongoing-request=\"false\"")
         }
         // No record of how it was written: it is what a single PUT of these bytes would be.
         let etag = try ETag.compute(reader, layout: PartLayout(partSize: max(size, 1)))
@@ -135,10 +137,10 @@ public struct LocalStore: ObjectStore {
         guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
         var uploads: [PendingUpload] = []
         while let relative = walker.nextObject() as? String {
-            let name = (relative as NSString).lastPathComponent
+            let name = Paths.name(relative)
             guard name.hasPrefix("."), let marker = name.range(of: ".upload-") else { continue }
             let objectName = String(name[name.index(after: name.startIndex)..<marker.lowerBound])
-            let folder = (relative as NSString).deletingLastPathComponent
+            let folder = Paths.parent(relative)
             let fullPath = directory + "/" + (folder.isEmpty ? "" : folder + "/") + objectName
             let key = String(fullPath.dropFirst(root.count))
             guard key.hasPrefix(prefix) || prefix.isEmpty else { continue }
@@ -179,7 +181,7 @@ public struct LocalStore: ObjectStore {
         guard let walker = FileManager.default.enumerator(atPath: directory) else { return [] }
         var objects: [ObjectInfo] = []
         while let relative = walker.nextObject() as? String {
-            let name = (relative as NSString).lastPathComponent
+            let name = Paths.name(relative)
             if name.hasPrefix(".") && (name.hasSuffix(".s3meta.json") || name.contains(".upload-") || name.contains(".tmp-")) {
                 walker.skipDescendants()
                 continue

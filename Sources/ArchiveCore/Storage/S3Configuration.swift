@@ -25,8 +25,6 @@ public struct S3Configuration: Sendable {
         public var profile: String?
         /// Bytes per second for all uploads together (`--limit-rate`).
         public var maxSendRate: Int?
-        /// Connections used at once, over which `maxSendRate` is shared.
-        public var connections = 4
         public init(endpointURL: String? = nil, region: String? = nil, profile: String? = nil) {
             self.endpointURL = endpointURL
             self.region = region
@@ -76,7 +74,7 @@ public struct S3Configuration: Sendable {
         return S3Configuration(credentials: Credentials(accessKeyID: key, secretAccessKey: secret, sessionToken: token),
                                region: region, endpoint: endpoint,
                                http: HTTPSettings(caBundle: environment["AWS_CA_BUNDLE"],
-                                                  maxSendRate: overrides.maxSendRate.map { max(1, $0 / max(1, overrides.connections)) }),
+                                                  sendLimit: overrides.maxSendRate.map { RateLimiter(bytesPerSecond: $0) }),
                                maxAttempts: max(1, attempts))
     }
 }

@@ -169,7 +169,7 @@ public final class AtomicFileWriter: ByteWriter {
 
     public init(path: String, createDirectories: Bool = true) throws {
         self.path = path
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = Paths.parent(path)
         if createDirectories, !directory.isEmpty {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -177,7 +177,7 @@ public final class AtomicFileWriter: ByteWriter {
                 throw LocalFileError(path: directory, errno: EACCES, action: "create the directory", isInput: false)
             }
         }
-        let name = (path as NSString).lastPathComponent
+        let name = Paths.name(path)
         temporaryPath = (directory.isEmpty ? "" : directory + "/") + ".\(name).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LocalFileError(path: path, errno: errno, action: "create", isInput: false) }

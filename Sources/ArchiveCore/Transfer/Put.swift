@@ -62,8 +62,8 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
     for source in sources {
         let (path, relative) = source.split(separator: "\u{0}", maxSplits: 1).map(String.init).pairOrSelf
         let reader = try FileReader(path: path)
-        let name = relative ?? (path as NSString).lastPathComponent
-        let session = request.session ?? (path == "-" ? nil : (name as NSString).deletingPathExtension)
+        let name = relative ?? Paths.name(path)
+        let session = request.session ?? (path == "-" ? nil : Paths.stem(name))
         let expanded = try KeyTemplate.expand(template, name: path == "-" ? nil : name, session: session)
         let url = try StorageURL(parsing: destinationIsPrefix ? expanded + name : expanded)
         items.append(PutItem(reader: reader, url: url, name: name))
@@ -166,7 +166,7 @@ func expandDirectories(_ sources: [String]) throws -> [String] {
             result.append(source)
             continue
         }
-        let base = (source as NSString).lastPathComponent
+        let base = Paths.name(source)
         guard let walker = FileManager.default.enumerator(atPath: source) else {
             throw Failure.noInput("\(source): cannot list the directory")
         }
@@ -192,13 +192,16 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
                 options: UploadOptions) throws -> (Record, ArchiveIndex) {
     let loaded = IndexBox()
     var archiveOptions = options
-    archiveOptions.checkBeforeStoring = { size in
+    archiveOptions.checkBeforeStoring = { size, sha256 in
         guard let data = FileManager.default.contents(atPath: indexPath) else {
             throw Failure.noInput("\(indexPath): no index: s3-archive writes it when the archive is complete; did it fail?")
         }
         let index = try ArchiveIndex.decode(data, source: indexPath)
         guard index.archive.size == size else {
             throw Failure.check("\(indexPath): the index describes \(index.archive.size) bytes but \(size) were read: the archive is incomplete or the index is from another run")
+        }
+        if let sha256, sha256 != index.archive.sha256 {
+            throw Failure.check("\(indexPath): the index is of another archive (SHA-256 \(index.archive.sha256), the bytes read give \(sha256)): give the index s3-archive wrote for this stream")
         }
         loaded.set(index, data)
     }
@@ -235,7 +238,7 @@ public enum ContentType {
     ]
 
     public static func guess(forName name: String) -> String {
-        let ext = (name as NSString).pathExtension.lowercased()
+        let ext = Paths.ext(name).lowercased()
         return byExtension[ext] ?? "application/octet-stream"
     }
 }

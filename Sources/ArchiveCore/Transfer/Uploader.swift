@@ -7,9 +7,10 @@ public struct UploadOptions: Sendable {
     /// Files up to this size go in one PUT; nil means "the part size".
     public var multipartThreshold: Int?
     public var object = ObjectOptions()
-    /// Called with the number of bytes read once the input has ended, before the object is made visible
-    /// (single PUT sent, multipart completed): throwing here stores nothing.
-    public var checkBeforeStoring: (@Sendable (Int) throws -> Void)?
+    /// Called once the input has ended, before the object is made visible (single PUT sent, multipart
+    /// completed), with the bytes read and their SHA-256 (nil when a resumed upload did not read them all):
+    /// throwing here stores nothing. Setting it makes the reader hash the stream.
+    public var checkBeforeStoring: (@Sendable (Int, String?) throws -> Void)?
     /// Remembers uploads in progress (for resume) and their parts.
     public var catalog: Catalog?
     /// On failure, keep a multipart upload's parts for a later resume instead of aborting it.
@@ -51,7 +52,7 @@ public struct Uploader: Sendable {
     }
 
     private func putSingle(_ body: ArraySlice<UInt8>, url: StorageURL, key: String) throws -> Record {
-        try options.checkBeforeStoring?(body.count)
+        if let check = options.checkBeforeStoring { try check(body.count, Digest.sha256(body).hex) }
         let md5 = Digest.md5(body)
         let etag = try store.put(key, body: body, md5: md5, options: options.object)
         options.progress?.add(bytes: body.count, parts: 1)
@@ -107,7 +108,10 @@ public struct Uploader: Sendable {
                 state.fail(error)
             }
         }
+        // The whole stream's SHA-256, taken on the reading thread in order, only when the caller checks it.
+        let streamDigest = options.checkBeforeStoring == nil ? nil : Digest(.sha256)
         func send(_ number: Int, _ buffer: ByteBuffer) {
+            streamDigest?.update(buffer.filled)
             group.enter()
             DispatchQueue.global().async {
                 sendPart(number, buffer)
@@ -154,7 +158,7 @@ public struct Uploader: Sendable {
                now.size != size || now.modified != fingerprint?.modified {
                 throw Failure.io("\(source.path): the file changed while it was uploaded: upload it again once it is stable")
             }
-            try options.checkBeforeStoring?(state.totalSize)
+            try options.checkBeforeStoring?(state.totalSize, resumed.isEmpty ? streamDigest?.finish().hex : nil)
             let digests = state.digestsInOrder()
             let expected = ETag.combine(digests)
             let etag = try store.completeMultipart(key, uploadID: uploadID,

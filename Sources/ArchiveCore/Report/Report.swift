@@ -1,0 +1,213 @@
+import Foundation
+import GRDB
+
+/// The questions s3-report answers.
+public enum ReportView: Sendable {
+    case status
+    case sessions(root: String, year: String?, only: SessionState?)
+    case log(since: TimeInterval?, failedOnly: Bool)
+    case cost(pricingPath: String?, region: String, bytes: Int?)
+    case analyze(root: String, bandwidth: Int?)
+}
+
+/// s3-report's whole job: the view asked for, as tables. `sessions` and `analyze` work without a catalog;
+/// the others need one (exit 66 when there is none).
+public func report(_ view: ReportView, catalogPath: String?, now: Date = Date()) throws -> [Table] {
+    func openCatalog(required: Bool) throws -> Catalog? {
+        guard let catalogPath else {
+            if required { throw Failure.noInput("this view reads the catalog: drop --no-catalog") }
+            return nil
+        }
+        if !required && !FileManager.default.fileExists(atPath: catalogPath) { return nil }
+        return try Catalog(path: catalogPath, create: false)
+    }
+    switch view {
+    case .status:
+        return try statusTables(try openCatalog(required: true)!, now: now)
+    case .sessions(let root, let year, let only):
+        return [try sessionsTable(root: root, year: year, only: only, catalog: try openCatalog(required: false))]
+    case .log(let since, let failedOnly):
+        return [try logTable(try openCatalog(required: true)!, since: since.map { now.addingTimeInterval(-$0) }, failedOnly: failedOnly)]
+    case .cost(let pricingPath, let region, let bytes):
+        let pricing = try Pricing.load(path: pricingPath, region: region)
+        var byClass: [String: Int] = [:]
+        if let bytes {
+            byClass["STANDARD"] = bytes
+        } else if let catalog = try openCatalog(required: true) {
+            try catalog.read { db in
+                for row in try Row.fetchAll(db, sql: "SELECT storage_class, SUM(size) AS bytes FROM objects GROUP BY storage_class") {
+                    byClass[(row["storage_class"] as String?) ?? "STANDARD"] = row["bytes"]
+                }
+            }
+        }
+        return pricing.tables(byClass: byClass)
+    case .analyze(let root, let bandwidth):
+        let catalog = try openCatalog(required: false)
+        return [try analyzeTable(root: root, bandwidth: bandwidth ?? measuredBandwidth(catalog))]
+    }
+}
+
+// MARK: status
+
+func statusTables(_ catalog: Catalog, now: Date) throws -> [Table] {
+    try catalog.read { db in
+        var tables: [Table] = []
+        var stored = Table(columns: ["class", "year", "objects", "archives", "bytes", "size"],
+                           numeric: ["objects", "archives", "bytes"], title: "Stored")
+        for row in try Row.fetchAll(db, sql: """
+            SELECT COALESCE(o.storage_class, 'STANDARD') AS class, strftime('%Y', o.stored_at, 'unixepoch') AS year,
+                   COUNT(*) AS objects, COUNT(a.url) AS archives, SUM(o.size) AS bytes
+            FROM objects o LEFT JOIN archives a ON a.url = o.url
+            GROUP BY class, year ORDER BY class, year
+            """) {
+            let bytes: Int = row["bytes"] ?? 0
+            stored.rows.append([row["class"], row["year"] ?? "", String(row["objects"] as Int), String(row["archives"] as Int),
+                                String(bytes), ByteSize.format(bytes)])
+        }
+        tables.append(stored)
+
+        // The last batch: everything logged within 12 hours of the newest operation.
+        var batch = Table(columns: ["outcome", "operations", "bytes", "last"], numeric: ["operations", "bytes"], title: "Last batch")
+        if let newest = try Double.fetchOne(db, sql: "SELECT MAX(at) FROM operations") {
+            for row in try Row.fetchAll(db, sql: """
+                SELECT outcome, COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS bytes, MAX(at) AS last FROM operations
+                WHERE at >= ? GROUP BY outcome ORDER BY outcome
+                """, arguments: [newest - 12 * 3600]) {
+                batch.rows.append([row["outcome"], String(row["n"] as Int), String(row["bytes"] as Int),
+                                   isoStamp(row["last"])])
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT url, message FROM operations WHERE at >= ? AND outcome = 'failed' ORDER BY at
+                """, arguments: [newest - 12 * 3600]) {
+                batch.rows.append(["failed: " + ((row["url"] as String?) ?? ""), "", "", (row["message"] as String?) ?? ""])
+            }
+        }
+        tables.append(batch)
+
+        var uploads = Table(columns: ["state", "url", "started", "parts"], numeric: ["parts"], title: "Uploads in progress")
+        for row in try Row.fetchAll(db, sql: """
+            SELECT u.url, u.started_at, (SELECT COUNT(*) FROM upload_parts p WHERE p.upload_id = u.upload_id) AS parts
+            FROM uploads u WHERE u.state = 'in_progress' ORDER BY u.started_at
+            """) {
+            let started: Double = row["started_at"]
+            uploads.rows.append([now.timeIntervalSince1970 - started > 86400 ? "stale" : "in progress", row["url"],
+                                 isoStamp(started), String(row["parts"] as Int)])
+        }
+        tables.append(uploads)
+
+        var checks = Table(columns: ["outcome", "objects", "last"], numeric: ["objects"], title: "Last verifications")
+        for row in try Row.fetchAll(db, sql: """
+            SELECT outcome, COUNT(*) AS n, MAX(at) AS last FROM verifications v
+            WHERE at = (SELECT MAX(at) FROM verifications w WHERE w.url = v.url) GROUP BY outcome ORDER BY outcome
+            """) {
+            checks.rows.append([row["outcome"], String(row["n"] as Int), isoStamp(row["last"])])
+        }
+        tables.append(checks)
+        return tables
+    }
+}
+
+func isoStamp(_ seconds: Double?) -> String {
+    guard let seconds else { return "" }
+    return ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: seconds))
+}
+
+// MARK: sessions
+
+func sessionsTable(root: String, year: String?, only: SessionState?, catalog: Catalog?) throws -> Table {
+    let sessions = try SessionFinder.find(root: root, year: year)
+    // One query for every archived session: the newest fingerprint per session name.
+    var backups: [String: (files: Int, bytes: Int, newest: Double, url: String)] = [:]
+    try catalog?.read { db in
+        for row in try Row.fetchAll(db, sql: """
+            SELECT session, files, bytes, newest_mtime, url FROM archives a
+            WHERE stored_at = (SELECT MAX(stored_at) FROM archives b WHERE b.session = a.session)
+            """) {
+            backups[row["session"]] = (row["files"], row["bytes"], row["newest_mtime"], row["url"])
+        }
+    }
+    var table = Table(columns: ["session", "year", "files", "bytes", "size", "state", "archive"],
+                      numeric: ["files", "bytes"])
+    for session in sessions {
+        let state: SessionState
+        if let backup = backups[session.name] {
+            state = backup.files == session.files && backup.bytes == session.bytes
+                && abs(backup.newest - session.newestMtime) < 0.001 ? .backedUp : .changed
+        } else {
+            state = .notBackedUp
+        }
+        if let only, only != state { continue }
+        table.rows.append([session.name, session.year, String(session.files), String(session.bytes),
+                           ByteSize.format(session.bytes), state.rawValue, backups[session.name]?.url ?? ""])
+    }
+    return table
+}
+
+// MARK: log
+
+func logTable(_ catalog: Catalog, since: Date?, failedOnly: Bool) throws -> Table {
+    var table = Table(columns: ["time", "tool", "action", "outcome", "url", "bytes", "seconds", "message"],
+                      numeric: ["bytes", "seconds"])
+    try catalog.read { db in
+        var sql = "SELECT * FROM operations WHERE at >= ?"
+        if failedOnly { sql += " AND outcome = 'failed'" }
+        sql += " ORDER BY at, id"
+        for row in try Row.fetchAll(db, sql: sql, arguments: [since?.timeIntervalSince1970 ?? 0]) {
+            let seconds: Double? = row["seconds"]
+            table.rows.append([isoStamp(row["at"]), row["tool"], row["action"], row["outcome"], (row["url"] as String?) ?? "",
+                               (row["bytes"] as Int?).map(String.init) ?? "", seconds.map { String(format: "%.2f", $0) } ?? "",
+                               (row["message"] as String?) ?? ""])
+        }
+    }
+    return table
+}
+
+// MARK: analyze
+
+/// Bytes per second of recent uploads, from the operations log; nil when none is recorded.
+func measuredBandwidth(_ catalog: Catalog?) throws -> Int? {
+    try catalog?.read { db in
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT SUM(bytes) AS bytes, SUM(seconds) AS seconds FROM (SELECT bytes, seconds FROM operations
+            WHERE tool = 's3-put' AND outcome = 'ok' AND bytes > 0 AND seconds > 0 ORDER BY at DESC LIMIT 100)
+            """), let bytes = row["bytes"] as Int?, let seconds = row["seconds"] as Double?, seconds > 0 else { return nil }
+        return Int(Double(bytes) / seconds)
+    }
+}
+
+func analyzeTable(root: String, bandwidth: Int?) throws -> Table {
+    let sessions = try SessionFinder.find(root: root)
+    var byYear: [String: (sessions: Int, files: Int, bytes: Int)] = [:]
+    for session in sessions {
+        var entry = byYear[session.year] ?? (0, 0, 0)
+        entry.sessions += 1
+        entry.files += session.files
+        entry.bytes += session.bytes
+        byYear[session.year] = entry
+    }
+    var columns = ["year", "sessions", "files", "bytes", "size", "average session"]
+    if bandwidth != nil { columns.append("upload time") }
+    var table = Table(columns: columns, numeric: ["sessions", "files", "bytes"],
+                      title: bandwidth.map { "At \(ByteSize.format($0))/s" })
+    var total = (sessions: 0, files: 0, bytes: 0)
+    func row(_ name: String, _ value: (sessions: Int, files: Int, bytes: Int)) -> [String] {
+        var cells = [name, String(value.sessions), String(value.files), String(value.bytes), ByteSize.format(value.bytes),
+                     ByteSize.format(value.sessions > 0 ? value.bytes / value.sessions : 0)]
+        if let bandwidth { cells.append(duration(Double(value.bytes) / Double(max(1, bandwidth)))) }
+        return cells
+    }
+    for year in byYear.keys.sorted() {
+        let value = byYear[year]!
+        table.rows.append(row(year.isEmpty ? "(unknown)" : year, value))
+        total = (total.sessions + value.sessions, total.files + value.files, total.bytes + value.bytes)
+    }
+    table.rows.append(row("total", total))
+    return table
+}
+
+func duration(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    if s >= 86400 { return "\(s / 86400)d \((s % 86400) / 3600)h" }
+    if s >= 3600 { return "\(s / 3600)h \((s % 3600) / 60)m" }
+    return "\(s / 60)m \(s % 60)s"
+}

@@ -1,0 +1,87 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A session directory on disk and its fingerprint: regular files, their bytes, the newest mtime.
+public struct SessionOnDisk: Sendable {
+    public var name: String
+    public var path: String
+    public var year: String
+    public var files: Int
+    public var bytes: Int
+    public var newestMtime: Double
+}
+
+/// What the catalog says of a session's backup, compared with the disk.
+public enum SessionState: String, Sendable {
+    case backedUp = "backed up"
+    case notBackedUp = "not backed up"
+    case changed = "changed"
+}
+
+public enum SessionFinder {
+    /// Sessions are the folders under ROOT; when ROOT's folders are years (`2024`), the folders inside them.
+    public static func find(root: String, year: String? = nil) throws -> [SessionOnDisk] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw Failure.noInput("\(root): no such directory: give the folder that holds the sessions")
+        }
+        var sessions: [SessionOnDisk] = []
+        for child in try folders(in: root) {
+            let path = root + "/" + child
+            if child.count == 4, child.allSatisfy(\.isNumber) {
+                if let year, year != child { continue }
+                for session in try folders(in: path) {
+                    sessions.append(fingerprint(name: session, path: path + "/" + session, year: child))
+                }
+            } else {
+                let found = fingerprint(name: child, path: path, year: nil)
+                if year == nil || found.year == year { sessions.append(found) }
+            }
+        }
+        return sessions
+    }
+
+    static func folders(in path: String) throws -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+            throw Failure.noInput("\(path): cannot list the directory")
+        }
+        return names.filter { name in
+            var info = stat()
+            return !name.hasPrefix(".") && lstat(path + "/" + name, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+        }.sorted()
+    }
+
+    /// Walks the session with lstat only (no file is opened): the same numbers s3-archive's index records.
+    static func fingerprint(name: String, path: String, year: String?) -> SessionOnDisk {
+        var files = 0, bytes = 0
+        var newest = 0.0
+        var stack = [path]
+        // Hard links count once, as s3-archive stores their data once.
+        var seen = Set<String>()
+        while let directory = stack.popLast() {
+            guard let handle = opendir(directory) else { continue }
+            while let item = readdir(handle) {
+                let entry = withUnsafeBytes(of: item.pointee.d_name) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+                if entry == "." || entry == ".." { continue }
+                let full = directory + "/" + entry
+                var info = stat()
+                guard lstat(full, &info) == 0 else { continue }
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR: stack.append(full)
+                case S_IFREG:
+                    if info.st_nlink > 1, !seen.insert("\(info.st_dev):\(info.st_ino)").inserted { continue }
+                    files += 1
+                    bytes += Int(info.st_size)
+                    newest = max(newest, Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+                default: break
+                }
+            }
+            closedir(handle)
+        }
+        let derivedYear = year ?? KeyTemplate.date(fromSession: name)?.0
+            ?? (newest > 0 ? KeyTemplate.today(Date(timeIntervalSince1970: newest)).0 : "")
+        return SessionOnDisk(name: name, path: path, year: derivedYear, files: files, bytes: bytes, newestMtime: newest)
+    }
+}
