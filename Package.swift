@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "s3-archive", targets: ["s3-archive"]),
         .executable(name: "s3-restore", targets: ["s3-restore"]),
         .executable(name: "s3-verify", targets: ["s3-verify"]),
+        .executable(name: "s3-report", targets: ["s3-report"]),
+        .executable(name: "s3-lifecycle", targets: ["s3-lifecycle"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +41,8 @@ let package = Package(
         .executableTarget(name: "s3-archive", dependencies: ["ArchiveCommands"]),
         .executableTarget(name: "s3-restore", dependencies: ["ArchiveCommands"]),
         .executableTarget(name: "s3-verify", dependencies: ["ArchiveCommands"]),
+        .executableTarget(name: "s3-report", dependencies: ["ArchiveCommands"]),
+        .executableTarget(name: "s3-lifecycle", dependencies: ["ArchiveCommands"]),
 
         .testTarget(name: "ArchiveCoreTests", dependencies: ["ArchiveCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ArchiveCore"]),

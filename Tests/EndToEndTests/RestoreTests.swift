@@ -432,28 +432,37 @@ final class RestoreTests: EndToEndCase {
         let indexHead = try headObjectFields(bucket, "backups/sess-cold.tar.index.json", endpoint: moto)
         XCTAssertEqual(indexHead?["StorageClass"] as? String ?? "STANDARD", "STANDARD", "the index stays readable")
 
-        // First run: a restore is requested, and the tool says to come back (75).
+        // A dry run on the frozen archive: it says a restore would be needed, sends none, fetches nothing, and
+        // exits 75 (come back later) — the answer a cron job gets while an archive is still frozen.
         let destination = try makeDirectory("dest")
-        let first = try s3restore(["--to", destination, cold], endpoint: proxy.endpoint)
-        XCTAssertEqual(first.status, 75, first.summary)
-        XCTAssertTrue(first.err.contains("again later") || first.err.contains("--wait"), "says to come back: \(first.err)")
-        XCTAssertEqual(proxy.restoreRequests().count, 1, "one RestoreObject: \(proxy.requests().map { "\($0.method) \($0.path)" })")
+        let dry = try s3restore(["--to", destination, "--dry-run", cold], endpoint: proxy.endpoint)
+        XCTAssertEqual(dry.status, 75, dry.summary)
+        XCTAssertTrue(dry.err.contains("would request a restore"), "says a restore is needed: \(dry.err)")
+        XCTAssertEqual(proxy.restoreRequests().count, 0, "a dry run sends no RestoreObject")
         XCTAssertEqual(proxy.bytesFetched(bucket: bucket, key: "backups/sess-cold.tar"), 0)
-        let restoreState = try headObjectFields(bucket, "backups/sess-cold.tar", endpoint: moto)?["Restore"] as? String
-        XCTAssertNotNil(restoreState, "moto shows a restore in progress or done")
-        XCTAssertEqual(allPaths(under: destination).filter { !isDirectory(destination + "/" + $0) && !$0.hasPrefix("_download_status_") },
-                       [], "no file restored while the archive is frozen")
+        XCTAssertEqual(allPaths(under: destination), [], "no file restored while the archive is frozen")
 
-        // Second run: no second RestoreObject. moto completes restores at once, so the files come back now.
+        // First real run: exactly one RestoreObject. moto thaws at once, and s3-restore looks again after asking,
+        // so the files come back in the same run (on AWS this run would exit 75 and the next would finish).
+        proxy.reset()
+        let first = try s3restore(["--to", destination, cold], endpoint: proxy.endpoint)
+        XCTAssertEqual(proxy.restoreRequests().count, 1, "one RestoreObject: \(proxy.requests().map { "\($0.method) \($0.path)" })")
+        let restoreState = try headObjectFields(bucket, "backups/sess-cold.tar", endpoint: moto)?["Restore"] as? String
+        XCTAssertNotNil(restoreState, "moto shows the restore")
+        if restoreState?.contains("ongoing-request=\"false\"") ?? false {
+            XCTAssertEqual(first.status, 0, first.summary)
+            assertSameFiles(destination + "/sess-cold", source)
+        } else {
+            XCTAssertEqual(first.status, 75, "still thawing: \(first.summary)")
+            XCTAssertTrue(first.err.contains("again later") || first.err.contains("--wait"), "says to come back: \(first.err)")
+        }
+
+        // Second run: no second RestoreObject, and nothing left to fetch.
         proxy.reset()
         let second = try s3restore(["--to", destination, cold], endpoint: proxy.endpoint)
         XCTAssertEqual(proxy.restoreRequests().count, 0, "no second RestoreObject: \(proxy.requests().map { "\($0.method) \($0.path)" })")
-        if restoreState?.contains("ongoing-request=\"false\"") ?? false {
-            XCTAssertEqual(second.status, 0, second.summary)
-            assertSameFiles(destination + "/sess-cold", source)
-        } else {
-            XCTAssertEqual(second.status, 75, "still thawing: \(second.summary)")
-        }
+        XCTAssertEqual(second.status, 0, second.summary)
+        XCTAssertEqual(proxy.bytesFetched(bucket: bucket, key: "backups/sess-cold.tar"), 0, "everything was already restored")
 
         // --wait: asked, waited for, restored, verified.
         let waitedDestination = try makeDirectory("dest-wait")

@@ -126,7 +126,7 @@ func sessionsTable(root: String, year: String?, only: SessionState?, catalog: Ca
             backups[row["session"]] = (row["files"], row["bytes"], row["newest_mtime"], row["url"])
         }
     }
-    var table = Table(columns: ["session", "year", "files", "bytes", "size", "state", "archive"],
+    var table = Table(columns: ["session", "year", "files", "bytes", "size", "state", "archive", "path"],
                       numeric: ["files", "bytes"])
     for session in sessions {
         let state: SessionState
@@ -138,7 +138,7 @@ func sessionsTable(root: String, year: String?, only: SessionState?, catalog: Ca
         }
         if let only, only != state { continue }
         table.rows.append([session.name, session.year, String(session.files), String(session.bytes),
-                           ByteSize.format(session.bytes), state.rawValue, backups[session.name]?.url ?? ""])
+                           ByteSize.format(session.bytes), state.rawValue, backups[session.name]?.url ?? "", session.path])
     }
     return table
 }

@@ -10,7 +10,7 @@ struct ObjectRestorer {
     /// Each file's outcome, in order; nil when some object is in cold storage and not readable yet.
     func run(_ items: [(key: String, relativePath: String, info: ObjectInfo?)]) throws -> [(path: String, outcome: FileOutcome)]? {
         var results: [(path: String, outcome: FileOutcome)] = []
-        var pending = false
+        var needed: [(key: String, relativePath: String, info: ObjectInfo, path: String, damaged: Bool)] = []
         for item in items {
             let path: String
             switch destination.resolve(item.relativePath) {
@@ -28,17 +28,16 @@ struct ObjectRestorer {
                 results.append((item.relativePath, .skipped))
                 continue
             }
-            if request.dryRun {
-                warn("(dry run) would fetch \(item.key) (\(ByteSize.format(info.size))) to \(path)")
-                continue
-            }
-            guard try ensureReadable(store, key: item.key, url: "\(store.location)/\(item.key)", request: request, warn: warn) else {
-                pending = true
-                continue
-            }
-            results.append((item.relativePath, fetch(item.key, info: info, to: path, damaged: existing != nil)))
+            if request.dryRun { warn("(dry run) would fetch \(store.url(of: item.key)) (\(ByteSize.format(info.size))) to \(path)") }
+            needed.append((item.key, item.relativePath, info, path, existing != nil))
         }
-        return pending ? nil : results
+        // Every cold object is asked to thaw before any is waited for.
+        guard try ensureReadable(store, keys: needed.map(\.key), request: request, warn: warn) else { return nil }
+        if request.dryRun { return results }
+        for item in needed {
+            results.append((item.relativePath, fetch(item.key, info: item.info, to: item.path, damaged: item.damaged)))
+        }
+        return results
     }
 
     /// A local file is intact when it gives the object's ETag, with the part size the object records or implies.

@@ -154,38 +154,53 @@ func bucketName(_ url: StorageURL) -> String {
     return "(local directory)"
 }
 
-/// Cold objects: readable now, or asked to thaw (once) and waited for with `--wait`. Returns false when the
-/// object is still frozen and the caller should come back later.
-func ensureReadable(_ store: ObjectStore, key: String, url: String, request: RestoreRequest,
+/// Cold objects: readable now, or asked to thaw (once each: never while a restore is under way, never for an
+/// object not in cold storage), then waited for together with `--wait`. Returns false when some object is still
+/// frozen and the caller should come back later.
+func ensureReadable(_ store: ObjectStore, keys: [String], request: RestoreRequest,
                     warn: @Sendable (String) -> Void) throws -> Bool {
-    guard var info = try store.head(key) else { throw Failure.noInput("\(url): no such object") }
-    if info.isReadable { return true }
-    if !info.restoreInProgress {
-        if request.dryRun {
+    var frozen: [(key: String, storageClass: String)] = []
+    for key in keys {
+        let url = store.url(of: key)
+        guard let info = try store.head(key) else { throw Failure.noInput("\(url): no such object") }
+        if info.isReadable { continue }
+        if info.restoreInProgress {
+            warn("\(url): a restore from \(info.storageClass) is already under way")
+        } else if request.dryRun {
             warn("(dry run) would request a restore of \(url) from \(info.storageClass) (tier \(request.tier), \(request.days) days)")
-            return false
+        } else {
+            try store.requestRestore(key, days: request.days, tier: request.tier)
+            warn("\(url): restore requested from \(info.storageClass) (tier \(request.tier), \(request.days) days)")
+            // Some stores (and Expedited retrievals) are done at once.
+            if try store.head(key)?.isReadable == true { continue }
         }
-        try store.requestRestore(key, days: request.days, tier: request.tier)
-        warn("\(url): restore requested from \(info.storageClass) (tier \(request.tier), \(request.days) days)")
-    } else {
-        warn("\(url): a restore from \(info.storageClass) is already under way")
+        frozen.append((key, info.storageClass))
     }
-    guard request.wait else {
-        let hint = info.storageClass == "DEEP_ARCHIVE" ? (request.tier == "Bulk" ? "up to 48 hours" : "up to 12 hours")
+    if frozen.isEmpty { return true }
+    guard request.wait, !request.dryRun else {
+        let deep = frozen.contains { $0.storageClass == "DEEP_ARCHIVE" }
+        let hint = deep ? (request.tier == "Bulk" ? "up to 48 hours" : "up to 12 hours")
             : (request.tier == "Expedited" ? "minutes" : request.tier == "Bulk" ? "5-12 hours" : "3-5 hours")
-        warn("\(url): not readable yet (typically \(hint)): run the same command again later, or add --wait")
+        if !request.dryRun {
+            warn("\(frozen.count) object(s) not readable yet (typically \(hint)): run the same command again later, or add --wait")
+        }
         return false
     }
     let deadline = Date().addingTimeInterval(request.timeout)
     var pause = 2.0
-    while Date() < deadline {
+    var waiting = frozen.map(\.key)
+    while !waiting.isEmpty {
+        guard Date() < deadline else {
+            throw Failure(.tryAgainLater, "\(waiting.count) object(s) still being restored after waiting \(Int(request.timeout)) s: run again later")
+        }
         Thread.sleep(forTimeInterval: min(pause, max(0, deadline.timeIntervalSinceNow)))
         pause = min(pause * 2, 900)
-        guard let now = try store.head(key) else { throw Failure.noInput("\(url): the object disappeared") }
-        info = now
-        if info.isReadable { return true }
+        waiting = try waiting.filter { key in
+            guard let now = try store.head(key) else { throw Failure.noInput("\(store.url(of: key)): the object disappeared") }
+            return !now.isReadable
+        }
     }
-    throw Failure(.tryAgainLater, "\(url): still being restored after waiting \(Int(request.timeout)) s: run again later")
+    return true
 }
 
 /// Restores the files of one archive, using its index to fetch only what is missing or damaged.
@@ -206,10 +221,18 @@ struct ArchiveRestorer {
         let outcomes = Outcomes()
         var fetch: [FetchFile] = []
         var links: [(ArchiveIndex.Entry, String)] = []
+        var directories: [(ArchiveIndex.Entry, String)] = []
         var order: [String] = []
 
+        // A path through one of this archive's own symlinks is refused too, though the link does not exist yet.
+        let linkPaths = Set(index.entries.filter { $0.type == "symlink" }.map(\.path))
         for entry in index.entries where isIncluded(entry.path) {
             let path: String
+            if let link = ancestors(of: entry.path).first(where: linkPaths.contains) {
+                if entry.type != "directory" { order.append(entry.path) }
+                outcomes.set(entry.path, .failed("refused: the path goes through the archive's symbolic link \(link)"))
+                continue
+            }
             switch destination.resolve(entry.path) {
             case .failure(let refusal):
                 if entry.type != "directory" { order.append(entry.path) }
@@ -220,6 +243,7 @@ struct ArchiveRestorer {
             switch entry.type {
             case "directory":
                 if !request.dryRun { try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+                directories.append((entry, path))
             case "symlink", "hardlink":
                 order.append(entry.path)
                 links.append((entry, path))
@@ -239,16 +263,30 @@ struct ArchiveRestorer {
         if !fetch.isEmpty {
             if request.dryRun {
                 for file in fetch { warn("(dry run) would fetch \(file.entry.path) (\(ByteSize.format(file.entry.size)))") }
-            } else {
-                guard try ensureReadable(store, key: key, url: url.description, request: request, warn: warn) else { return nil }
-                fetchRanges(coalesce(fetch), outcomes: outcomes)
             }
+            guard try ensureReadable(store, keys: [key], request: request, warn: warn) else { return nil }
+            if !request.dryRun { fetchRanges(coalesce(fetch), outcomes: outcomes) }
         }
         if !request.dryRun {
             for (entry, path) in links { outcomes.set(entry.path, makeLink(entry, at: path, outcomes: outcomes)) }
+            // Folders last and deepest first: writing their files changed their times.
+            for (entry, path) in directories.reversed() {
+                setAttributes(path: path, mode: entry.mode, mtime: entry.mtime)
+            }
         }
         report.files = order.map { ($0, outcomes.get($0) ?? .skipped) }
         return report
+    }
+
+    /// `a/b/c` → `a`, `a/b`.
+    func ancestors(of path: String) -> [String] {
+        var result: [String] = []
+        var current = Paths.parent(path)
+        while !current.isEmpty, current != "/" {
+            result.append(current)
+            current = Paths.parent(current)
+        }
+        return result
     }
 
     func isIncluded(_ path: String) -> Bool {
@@ -258,12 +296,12 @@ struct ArchiveRestorer {
         }
     }
 
-    /// Neighbouring files (less than 1 MiB of other bytes between them) go in one ranged GET of up to 256 MiB.
+    /// Neighbouring files (only tar headers between them: under 64 KiB) go in one ranged GET of up to 256 MiB.
     func coalesce(_ files: [FetchFile]) -> [FetchRange] {
         var ranges: [FetchRange] = []
         for file in files.sorted(by: { $0.offset < $1.offset }) {
             let end = file.offset + file.entry.size
-            if var last = ranges.last, file.offset - last.end < 1 << 20, end - last.start <= 256 << 20 {
+            if var last = ranges.last, file.offset - last.end < 64 << 10, end - last.start <= 256 << 20 {
                 last.files.append(file)
                 last.end = max(last.end, end)
                 ranges[ranges.count - 1] = last
@@ -363,11 +401,16 @@ struct ArchiveRestorer {
         let target = entry.target ?? ""
         do {
             try destination.makeParents(of: path)
+            // Only a file or a link is ever replaced; a folder in the way (with someone's files) is left alone.
+            var info = stat()
+            if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                return .failed("a folder is in the way: move \(path) aside and run again")
+            }
             if entry.type == "symlink" {
                 if let existing = try? FileManager.default.destinationOfSymbolicLink(atPath: path), existing == target {
                     return .skipped
                 }
-                try? FileManager.default.removeItem(atPath: path)
+                unlink(path)
                 try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
                 return .downloaded(bytes: 0, seconds: 0)
             }
@@ -376,7 +419,7 @@ struct ArchiveRestorer {
             }
             if let outcome = outcomes.get(target), !outcome.isSuccess { return .failed("its target \(target) failed") }
             if (try? FileReader.sha256(of: path)) == entry.sha256 { return .skipped }
-            try? FileManager.default.removeItem(atPath: path)
+            unlink(path)
             try FileManager.default.linkItem(atPath: targetPath, toPath: path)
             return .downloaded(bytes: 0, seconds: 0)
         } catch {

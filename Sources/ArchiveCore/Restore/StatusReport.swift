@@ -68,7 +68,13 @@ public struct StatusReport: Sendable {
     /// Writes the report beside the restored files (atomically) and returns its path.
     public func write(in directory: String) throws -> String {
         let id = session.replacingOccurrences(of: "/", with: "_")
-        let path = directory + "/_download_status_\(id)_\(Self.stamp(started, format: "yyyyMMdd_HHmmss")).txt"
+        var path = directory + "/_download_status_\(id)_\(Self.stamp(started, format: "yyyyMMdd_HHmmss")).txt"
+        // Two restores of one session within a second keep both reports.
+        var copy = 2
+        while FileManager.default.fileExists(atPath: path) {
+            path = directory + "/_download_status_\(id)_\(Self.stamp(started, format: "yyyyMMdd_HHmmss"))_\(copy).txt"
+            copy += 1
+        }
         let writer = try AtomicFileWriter(path: path, createDirectories: false)
         try writer.write(Array(text.utf8))
         try writer.commit()

@@ -126,6 +126,13 @@ public protocol ObjectStore: Sendable {
     func requestRestore(_ key: String, days: Int, tier: String) throws
 }
 
+extension ObjectStore {
+    /// The URL of a key in this store, for messages and reports.
+    public func url(of key: String) -> String {
+        location.hasSuffix("/") ? location + key : location + "/" + key
+    }
+}
+
 /// Opens the store a URL names, and the key within it.
 public enum Storage {
     public static func open(_ url: StorageURL, customerKey: CustomerKey? = nil,

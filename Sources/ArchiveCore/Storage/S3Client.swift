@@ -225,6 +225,24 @@ public final class S3Client: Sendable {
         }
     }
 
+    /// Replaces the bucket's lifecycle configuration.
+    public func putLifecycle(bucket: String, xml: String) throws {
+        let body = Array(xml.utf8)
+        _ = try send("PUT", bucket: bucket, key: nil, query: [("lifecycle", "")],
+                     headers: [("Content-Type", "application/xml"),
+                               ("Content-MD5", Data(Digest.md5(body)).base64EncodedString())], body: body[...])
+    }
+
+    /// The bucket's lifecycle configuration, or nil when it has none.
+    public func getLifecycle(bucket: String) throws -> XMLElement? {
+        do {
+            let response = try send("GET", bucket: bucket, key: nil, query: [("lifecycle", "")])
+            return XMLElement.parse(response.body)
+        } catch let error as S3Error where error.code == "NoSuchLifecycleConfiguration" {
+            return nil
+        }
+    }
+
     // MARK: the request path
 
     /// Signs and sends one request, retrying throttling, server errors and transport failures with

@@ -36,3 +36,16 @@ public enum ByteSize {
 }
 
 import Foundation
+
+/// Sizes as cloud bills count them: `827GB` is 827 × 10^9 bytes (GiB and friends stay binary).
+public enum DecimalSize {
+    public static func parse(_ text: String) throws -> Int {
+        let lower = text.lowercased()
+        for (unit, scale) in [("tb", 1_000_000_000_000), ("gb", 1_000_000_000), ("mb", 1_000_000), ("kb", 1000)]
+            where lower.hasSuffix(unit) && !lower.hasSuffix("i" + unit.dropFirst()) {
+            guard let number = Double(lower.dropLast(2)) else { break }
+            return Int(number * Double(scale))
+        }
+        return try ByteSize.parse(text)
+    }
+}

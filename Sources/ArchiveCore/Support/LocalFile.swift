@@ -122,6 +122,18 @@ public final class FileReader: @unchecked Sendable {
     }
 }
 
+/// Sets a path's permission bits and modification time (a folder's, after its files are in place).
+public func setAttributes(path: String, mode: UInt32?, mtime: Double?) {
+    if let mode { chmod(path, mode_t(mode & 0o7777)) }
+    if let mtime {
+        let seconds = mtime.rounded(.down)
+        let nanoseconds = Int((mtime - seconds) * 1e9)
+        var times = [timespec(tv_sec: time_t(seconds), tv_nsec: nanoseconds),
+                     timespec(tv_sec: time_t(seconds), tv_nsec: nanoseconds)]
+        utimensat(AT_FDCWD, path, &times, 0)
+    }
+}
+
 /// Somewhere bytes can be written: a file being made, or an inherited descriptor such as standard output.
 public protocol ByteWriter: AnyObject {
     func write(_ bytes: UnsafeRawBufferPointer) throws

@@ -1,0 +1,114 @@
+import ArchiveCore
+import ArgumentParser
+import Foundation
+
+/// `s3-report`: what is backed up, what is not, what changed, what it costs — from the catalog.
+public struct ReportCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "s3-report",
+        abstract: "Report from the catalog: status, sessions backed up or not, the log, cost, size analysis.",
+        subcommands: [Status.self, Sessions.self, Log.self, Cost.self, Analyze.self],
+        defaultSubcommand: Status.self)
+
+    public init() {}
+
+    /// How tables come out: aligned on a terminal, or tsv/json/names for scripts.
+    struct Output: ParsableArguments {
+        @Option(name: .long, help: ArgumentHelp("table (default on a terminal), tsv (default otherwise), json (JSON Lines) or names.", valueName: "format"))
+        var format: String?
+
+        @OptionGroup var catalog: CatalogOptions
+
+        func validate() throws {
+            if let format, Table.Format(rawValue: format) == nil {
+                throw ValidationError("--format is table, tsv, json or names")
+            }
+        }
+
+        func print(_ tables: [Table]) {
+            let chosen = format.flatMap(Table.Format.init) ?? (isatty(STDOUT_FILENO) == 1 ? .table : .tsv)
+            let text = tables.map { $0.render(chosen) }.joined(separator: chosen == .table ? "\n" : "")
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+
+        func run(_ view: ReportView) throws {
+            try runReporting("s3-report") { print(try report(view, catalogPath: catalog.path)) }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stored objects and archives by class and year, the last batch, uploads in progress, last verifications.")
+        @OptionGroup var output: Output
+        func run() throws { try output.run(.status) }
+    }
+
+    struct Sessions: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every session under ROOT (ROOT/SESSION or ROOT/YEAR/SESSION): files, bytes, year, and backed up, not backed up or changed.")
+        @Option(name: .long, help: "Only sessions of this year.") var year: String?
+        @Flag(name: .long, help: "Only sessions with no backup.") var notBackedUp = false
+        @Flag(name: .long, help: "Only sessions changed since their backup.") var changed = false
+        @Flag(name: .long, help: "Only sessions backed up and unchanged.") var backedUp = false
+        @OptionGroup var output: Output
+        @Argument(help: ArgumentHelp("The folder holding the sessions.", valueName: "root")) var root: String
+
+        func validate() throws {
+            if [notBackedUp, changed, backedUp].filter({ $0 }).count > 1 {
+                throw ValidationError("choose one of --not-backed-up, --changed, --backed-up")
+            }
+        }
+
+        func run() throws {
+            let only: SessionState? = notBackedUp ? .notBackedUp : changed ? .changed : backedUp ? .backedUp : nil
+            try output.run(.sessions(root: root, year: year, only: only))
+        }
+    }
+
+    struct Log: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The operations log.")
+        @Option(name: .long, help: ArgumentHelp("Only the last DURATION (24h, 7d).", valueName: "duration")) var since: String?
+        @Flag(name: .long, help: "Only failed operations.") var failed = false
+        @OptionGroup var output: Output
+        func run() throws {
+            try runReporting("s3-report") {
+                let window = try since.map { try DurationText.parse($0) }
+                output.print(try report(.log(since: window, failedOnly: failed), catalogPath: output.catalog.path))
+            }
+        }
+    }
+
+    struct Cost: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Monthly storage cost by class, and a first-year estimate under each lifecycle policy.")
+        @Option(name: .long, help: ArgumentHelp("Pricing table (JSON). Default: $S3_ARCHIVE_PRICING, ./lifecycle/pricing.json, else built-in us-east-1 prices.", valueName: "file"))
+        var pricing: String?
+        @Option(name: .long, help: "Region whose prices apply. Default: AWS_REGION, else us-east-1.") var region: String?
+        @Option(name: .long, help: ArgumentHelp("Price this many bytes (827GB) instead of what the catalog holds.", valueName: "size"))
+        var size: String?
+        @OptionGroup var output: Output
+        func run() throws {
+            try runReporting("s3-report") {
+                let bytes = try size.map { try DecimalSize.parse($0) }
+                let region = self.region ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
+                output.print(try report(.cost(pricingPath: pricing, region: region, bytes: bytes),
+                                        catalogPath: bytes == nil ? output.catalog.path : nil))
+            }
+        }
+    }
+
+    struct Analyze: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Before a first backup: per year, sessions, files, total and average size, and the upload time.")
+        @Option(name: .long, help: ArgumentHelp("Upload bandwidth (100MiB = per second). Default: measured from the log.", valueName: "rate"))
+        var bandwidth: String?
+        @OptionGroup var output: Output
+        @Argument(help: ArgumentHelp("The folder holding the sessions.", valueName: "root")) var root: String
+        func run() throws {
+            try runReporting("s3-report") {
+                let rate = try bandwidth.map { try ByteSize.parse($0) }
+                output.print(try report(.analyze(root: root, bandwidth: rate), catalogPath: output.catalog.path))
+            }
+        }
+    }
+}

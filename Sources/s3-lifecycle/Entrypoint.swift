@@ -1,0 +1,3 @@
+import ArchiveCommands
+
+LifecycleCommand.main()

@@ -1,0 +1,3 @@
+import ArchiveCommands
+
+ReportCommand.main()
