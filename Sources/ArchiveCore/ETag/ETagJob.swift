@@ -54,15 +54,7 @@ public func runETag(_ request: ETagRequest, quiet: Bool = false,
     case .check(let list, let partSize):
         let text: String
         do {
-            let reader = try FileReader(path: list)
-            var bytes: [UInt8] = []
-            var all: [UInt8] = []
-            while true {
-                let n = try reader.read(into: &bytes, count: 1 << 16)
-                if n == 0 { break }
-                all += bytes[..<n]
-            }
-            text = String(decoding: all, as: UTF8.self)
+            text = String(decoding: try FileReader(path: list).readToEnd(), as: UTF8.self)
         } catch {
             note(error)
             return status

@@ -5,14 +5,7 @@ public enum RecordReader {
     public static func read(paths: [String]) throws -> [Record] {
         var records: [Record] = []
         for path in paths.isEmpty ? ["-"] : paths {
-            let reader = try FileReader(path: path)
-            var all: [UInt8] = []
-            var buffer: [UInt8] = []
-            while true {
-                let n = try reader.read(into: &buffer, count: 1 << 16)
-                if n == 0 { break }
-                all += buffer[..<n]
-            }
+            let all = try FileReader(path: path).readToEnd()
             let name = path == "-" ? "standard input" : path
             for (number, line) in all.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
                 let trimmed = line.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }

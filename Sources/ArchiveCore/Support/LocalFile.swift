@@ -103,6 +103,17 @@ public final class FileReader: @unchecked Sendable {
         return filled
     }
 
+    /// Everything from here to the end (small inputs: a list, records, an index).
+    public func readToEnd() throws -> [UInt8] {
+        var all: [UInt8] = []
+        var buffer: [UInt8] = []
+        while true {
+            let n = try read(into: &buffer, count: 1 << 16)
+            if n == 0 { return all }
+            all += buffer[..<n]
+        }
+    }
+
     /// Reads up to `count` bytes at `offset` (positioned reads: safe from several threads at once).
     public func read(into buffer: inout [UInt8], count: Int, at offset: Int) throws -> Int {
         if buffer.count < count { buffer = [UInt8](repeating: 0, count: count) }
