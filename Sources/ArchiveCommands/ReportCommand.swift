@@ -50,6 +50,8 @@ public struct ReportCommand: ParsableCommand {
         @Flag(name: .long, help: "Only sessions with no backup.") var notBackedUp = false
         @Flag(name: .long, help: "Only sessions changed since their backup.") var changed = false
         @Flag(name: .long, help: "Only sessions backed up and unchanged.") var backedUp = false
+        @Option(name: .long, help: ArgumentHelp("Leave out files matching GLOB, as s3-archive --exclude does (repeatable).", valueName: "glob"))
+        var exclude: [String] = []
         @OptionGroup var output: Output
         @Argument(help: ArgumentHelp("The folder holding the sessions.", valueName: "root")) var root: String
 
@@ -61,7 +63,7 @@ public struct ReportCommand: ParsableCommand {
 
         func run() throws {
             let only: SessionState? = notBackedUp ? .notBackedUp : changed ? .changed : backedUp ? .backedUp : nil
-            try output.run(.sessions(root: root, year: year, only: only))
+            try output.run(.sessions(root: root, year: year, only: only, excluding: exclude))
         }
     }
 
@@ -90,7 +92,8 @@ public struct ReportCommand: ParsableCommand {
         func run() throws {
             try runReporting("s3-report") {
                 let bytes = try size.map { try DecimalSize.parse($0) }
-                let region = self.region ?? ProcessInfo.processInfo.environment["AWS_REGION"] ?? "us-east-1"
+                let environment = ProcessInfo.processInfo.environment
+                let region = self.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
                 output.print(try report(.cost(pricingPath: pricing, region: region, bytes: bytes),
                                         catalogPath: bytes == nil ? output.catalog.path : nil))
             }

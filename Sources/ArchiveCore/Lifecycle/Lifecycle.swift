@@ -12,8 +12,9 @@ public enum Lifecycle {
         return policy
     }
 
-    public static func apply(bucket: String, path: String, s3: S3Configuration.Overrides) throws -> LifecyclePolicy {
+    public static func apply(bucket given: String, path: String, s3: S3Configuration.Overrides) throws -> LifecyclePolicy {
         let policy = try check(path)
+        let bucket = bucketName(given)
         let client = try client(bucket: bucket, s3: s3)
         try client.headBucket(bucket)
         try client.putLifecycle(bucket: bucket, xml: policy.xml())
@@ -27,13 +28,19 @@ public enum Lifecycle {
         return stored
     }
 
-    public static func show(bucket: String, s3: S3Configuration.Overrides) throws -> LifecyclePolicy? {
+    public static func show(bucket given: String, s3: S3Configuration.Overrides) throws -> LifecyclePolicy? {
+        let bucket = bucketName(given)
         let client = try client(bucket: bucket, s3: s3)
         return try client.getLifecycle(bucket: bucket).map(LifecyclePolicy.init(xml:))
     }
 
+    /// `bucket` or `s3://bucket[/]` → `bucket`.
+    static func bucketName(_ given: String) -> String {
+        given.hasPrefix("s3://") ? String(given.dropFirst(5).prefix { $0 != "/" }) : given
+    }
+
     static func client(bucket: String, s3: S3Configuration.Overrides) throws -> S3Client {
-        let name = bucket.hasPrefix("s3://") ? String(bucket.dropFirst(5).prefix { $0 != "/" }) : bucket
+        let name = bucketName(bucket)
         guard StorageURL.isValidBucket(name) else {
             throw Failure.usage("invalid bucket name '\(bucket)': 3-63 characters of a-z, 0-9, '.', '-'")
         }

@@ -5,8 +5,8 @@ public struct Pricing: Sendable {
     public var region: String
     public var perGBMonth: [String: Double]
 
-    /// The pricing file given, else `lifecycle/pricing.json` beside the executables' project, else built-in
-    /// us-east-1 list prices.
+    /// The pricing file given, else `$S3_ARCHIVE_PRICING`, else `lifecycle/pricing.json` in the current
+    /// directory (the project's checkout), else built-in us-east-1 list prices.
     public static func load(path: String?, region: String) throws -> Pricing {
         let candidates = path.map { [$0] } ?? [
             ProcessInfo.processInfo.environment["S3_ARCHIVE_PRICING"],

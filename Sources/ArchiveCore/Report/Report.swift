@@ -4,7 +4,7 @@ import GRDB
 /// The questions s3-report answers.
 public enum ReportView: Sendable {
     case status
-    case sessions(root: String, year: String?, only: SessionState?)
+    case sessions(root: String, year: String?, only: SessionState?, excluding: [String] = [])
     case log(since: TimeInterval?, failedOnly: Bool)
     case cost(pricingPath: String?, region: String, bytes: Int?)
     case analyze(root: String, bandwidth: Int?)
@@ -24,8 +24,9 @@ public func report(_ view: ReportView, catalogPath: String?, now: Date = Date())
     switch view {
     case .status:
         return try statusTables(try openCatalog(required: true)!, now: now)
-    case .sessions(let root, let year, let only):
-        return [try sessionsTable(root: root, year: year, only: only, catalog: try openCatalog(required: false))]
+    case .sessions(let root, let year, let only, let excluding):
+        return [try sessionsTable(root: root, year: year, only: only, excluding: excluding,
+                                  catalog: try openCatalog(required: false))]
     case .log(let since, let failedOnly):
         return [try logTable(try openCatalog(required: true)!, since: since.map { now.addingTimeInterval(-$0) }, failedOnly: failedOnly)]
     case .cost(let pricingPath, let region, let bytes):
@@ -114,8 +115,8 @@ func isoStamp(_ seconds: Double?) -> String {
 
 // MARK: sessions
 
-func sessionsTable(root: String, year: String?, only: SessionState?, catalog: Catalog?) throws -> Table {
-    let sessions = try SessionFinder.find(root: root, year: year)
+func sessionsTable(root: String, year: String?, only: SessionState?, excluding: [String] = [], catalog: Catalog?) throws -> Table {
+    let sessions = try SessionFinder.find(root: root, year: year, excluding: excluding)
     // One query for every archived session: the newest fingerprint per session name.
     var backups: [String: (files: Int, bytes: Int, newest: Double, url: String)] = [:]
     try catalog?.read { db in

@@ -22,7 +22,9 @@ public enum SessionState: String, Sendable {
 
 public enum SessionFinder {
     /// Sessions are the folders under ROOT; when ROOT's folders are years (`2024`), the folders inside them.
-    public static func find(root: String, year: String? = nil) throws -> [SessionOnDisk] {
+    /// `excluding`: the globs given to s3-archive --exclude, so a session archived without some files compares
+    /// equal to its backup.
+    public static func find(root: String, year: String? = nil, excluding: [String] = []) throws -> [SessionOnDisk] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw Failure.noInput("\(root): no such directory: give the folder that holds the sessions")
@@ -33,10 +35,10 @@ public enum SessionFinder {
             if child.count == 4, child.allSatisfy(\.isNumber) {
                 if let year, year != child { continue }
                 for session in try folders(in: path) {
-                    sessions.append(fingerprint(name: session, path: path + "/" + session, year: child))
+                    sessions.append(fingerprint(name: session, path: path + "/" + session, year: child, excluding: excluding))
                 }
             } else {
-                let found = fingerprint(name: child, path: path, year: nil)
+                let found = fingerprint(name: child, path: path, year: nil, excluding: excluding)
                 if year == nil || found.year == year { sessions.append(found) }
             }
         }
@@ -54,7 +56,7 @@ public enum SessionFinder {
     }
 
     /// Walks the session with lstat only (no file is opened): the same numbers s3-archive's index records.
-    static func fingerprint(name: String, path: String, year: String?) -> SessionOnDisk {
+    static func fingerprint(name: String, path: String, year: String?, excluding: [String] = []) -> SessionOnDisk {
         var files = 0, bytes = 0
         var newest = 0.0
         var stack = [path]
@@ -66,6 +68,8 @@ public enum SessionFinder {
                 let entry = withUnsafeBytes(of: item.pointee.d_name) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
                 if entry == "." || entry == ".." { continue }
                 let full = directory + "/" + entry
+                if !excluding.isEmpty,
+                   SessionScanner.isExcluded(String(full.dropFirst(path.count + 1)), name: entry, excluding) { continue }
                 var info = stat()
                 guard lstat(full, &info) == 0 else { continue }
                 switch info.st_mode & S_IFMT {

@@ -1,0 +1,224 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// bin/s3-nightly end to end against SeaweedFS: quiet when all is well, nothing uploaded twice, a changed session
+/// archived again (and only it), failures summarised on stderr, one run at a time, the config file, --verbose.
+final class NightlyTests: EndToEndCase {
+    private var extraBuckets: [String] = []
+
+    override func tearDownWithError() throws {
+        for bucket in extraBuckets { reportRemoveBucket(bucket) }
+        extraBuckets = []
+        try super.tearDownWithError()
+    }
+
+    static let sessions = [("2023", "2023-05-01_a"), ("2023", "2023-06-02_b"), ("2024", "2024-01-10_c"), ("2024", "2024-03-03_d")]
+
+    /// ROOT/YEAR/SESSION for `sessions`, a few small files each. Returns ROOT.
+    private func makeRoot(_ sessions: [(String, String)] = NightlyTests.sessions) throws -> String {
+        let root = temp.file("nightly-root")
+        for (index, (year, session)) in sessions.enumerated() {
+            let path = "\(root)/\(year)/\(session)"
+            try reportRandomFile(path + "/raw/data.bin", size: 3000 + 100 * index)
+            try reportWrite(path + "/meta.txt", "session \(session)\n")
+        }
+        return root
+    }
+
+    /// The keys a run stores for `sessions` under `prefix` (a tar and its index each).
+    private func expectedKeys(_ prefix: String, _ sessions: [(String, String)] = NightlyTests.sessions) -> Set<String> {
+        Set(sessions.flatMap { ["\(prefix)\($0.0)/\($0.1).tar", "\(prefix)\($0.0)/\($0.1).tar.index.json"] })
+    }
+
+    private func arguments(root: String, dest: String, catalog: String) -> [String] {
+        ["--root", root, "--dest", dest, "--endpoint-url", env.endpoint, "--catalog", catalog,
+         "--lock", temp.file("nightly.lock"), "--log", temp.file("nightly.log"), "--bin", env.binDirectory]
+    }
+
+    /// The put operations the catalog logged: their URLs, oldest first.
+    private func putsLogged(_ catalog: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+        let log = try reportRun(["log", "--catalog", catalog, "--format", "tsv"], file: file, line: line)
+        XCTAssertEqual(log.status, 0, log.summary, file: file, line: line)
+        let header = ["time", "tool", "action", "outcome", "url", "bytes", "seconds", "message"]
+        return (reportTSV(log.out, header: header, file: file, line: line)?.rows ?? [])
+            .filter { $0["action"] == "put" && $0["outcome"] == "ok" }.map { $0["url"] ?? "" }
+    }
+
+    private func assertQuietSuccess(_ result: ProcessResult, _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(result.status, 0, "\(label): \(result.summary)", file: file, line: line)
+        XCTAssertEqual(result.out, "", "\(label): nothing on stdout", file: file, line: line)
+        XCTAssertEqual(result.err, "", "\(label): nothing on stderr (cron mails it)", file: file, line: line)
+    }
+
+    // MARK: runs
+
+    func testFirstRunArchivesEverythingQuietlySecondNothingThirdOnlyTheChanged() throws {
+        let bucket = try bucket
+        let root = try makeRoot()
+        let catalog = temp.file("nightly-catalog.sqlite")
+        let args = arguments(root: root, dest: "s3://\(bucket)/backups/raw/{year}/{session}.tar", catalog: catalog)
+
+        let first = try reportNightly(args)
+        assertQuietSuccess(first, "first run")
+        let afterFirst = try reportObjects(bucket, prefix: "backups/raw/")
+        XCTAssertEqual(Set(afterFirst.keys), expectedKeys("backups/raw/"), "every session's tar and index")
+        XCTAssertEqual(try putsLogged(catalog).count, 4)
+        XCTAssertEqual(try reportRun(["sessions", root, "--catalog", catalog, "--format", "names", "--backed-up"]).out,
+                       Self.sessions.map { $0.1 + "\n" }.joined())
+        let log = (try? String(contentsOfFile: temp.file("nightly.log"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("archived 4, failed 0"), "the log file has the summary: \(log)")
+
+        // The tar is the session: its files under the session's name.
+        let tarPath = temp.file("a.tar")
+        let get = try aws(["s3", "cp", "s3://\(bucket)/backups/raw/2023/2023-05-01_a.tar", tarPath])
+        XCTAssertEqual(get.status, 0, get.summary)
+        let list = try runProcess(which("tar") ?? "/usr/bin/tar", ["-tf", tarPath], environment: ProcessInfo.processInfo.environment)
+        XCTAssertEqual(list.status, 0, list.summary)
+        XCTAssertTrue(list.lines.contains("2023-05-01_a/raw/data.bin"), list.out)
+        XCTAssertTrue(list.lines.contains("2023-05-01_a/meta.txt"), list.out)
+
+        // Nothing changed: nothing is uploaded.
+        let second = try reportNightly(args)
+        assertQuietSuccess(second, "second run")
+        let afterSecond = try reportObjects(bucket, prefix: "backups/raw/")
+        XCTAssertEqual(afterSecond.mapValues { "\($0.etag) \($0.modified)" }, afterFirst.mapValues { "\($0.etag) \($0.modified)" })
+        XCTAssertEqual(try putsLogged(catalog).count, 4, "no new put")
+
+        // One session changed: only it is archived again.
+        try reportAppend(root + "/2023/2023-06-02_b/meta.txt", "one more line\n")
+        let third = try reportNightly(args)
+        assertQuietSuccess(third, "third run")
+        let puts = try putsLogged(catalog)
+        XCTAssertEqual(puts.count, 5, "one new put: \(puts)")
+        XCTAssertEqual(puts.last, "s3://\(bucket)/backups/raw/2023/2023-06-02_b.tar")
+        let afterThird = try reportObjects(bucket, prefix: "backups/raw/")
+        let changedKey = "backups/raw/2023/2023-06-02_b.tar"
+        XCTAssertNotEqual(afterThird[changedKey]?.etag, afterFirst[changedKey]?.etag, "the changed session's tar is new")
+        for key in afterFirst.keys where !key.hasPrefix(changedKey) {
+            XCTAssertEqual(afterThird[key]?.etag, afterFirst[key]?.etag, "\(key) untouched")
+            XCTAssertEqual(afterThird[key]?.modified, afterFirst[key]?.modified, "\(key) untouched")
+        }
+        XCTAssertEqual(try reportRun(["sessions", root, "--catalog", catalog, "--format", "names", "--changed"]).out, "")
+        XCTAssertEqual(try reportRun(["sessions", root, "--catalog", catalog, "--format", "names", "--not-backed-up"]).out, "")
+    }
+
+    /// Sessions named alike in two years, and a name with spaces: the second run uploads nothing.
+    func testSameNameInTwoYearsIsNotArchivedAgainEveryNight() throws {
+        let bucket = try bucket
+        let sessions = [("2023", "calibration"), ("2024", "calibration"), ("2024", "2024-05-05 run 2")]
+        let root = try makeRoot(sessions)
+        let catalog = temp.file("twice-catalog.sqlite")
+        let args = arguments(root: root, dest: "s3://\(bucket)/twice/{year}/{session}.tar", catalog: catalog)
+        assertQuietSuccess(try reportNightly(args), "first run")
+        XCTAssertEqual(Set(try reportObjects(bucket, prefix: "twice/").keys), expectedKeys("twice/", sessions))
+        XCTAssertEqual(try putsLogged(catalog).count, 3)
+        for run in ["second run", "third run"] {
+            assertQuietSuccess(try reportNightly(args), run)
+            XCTAssertEqual(try putsLogged(catalog).count, 3, "\(run): nothing changed, nothing uploaded")
+        }
+    }
+
+    func testFailedSessionsAreNamedInASummaryOnStderr() throws {
+        // One bucket per year, the 2023 one missing: the 2023 sessions fail, the 2024 ones are stored.
+        let prefix = uniqueBucketName("nightly-fail")
+        let present = prefix + "-2024"
+        guard try reportMakeBucket(present) else { return }
+        extraBuckets.append(present)
+        let root = try makeRoot()
+        let catalog = temp.file("failing-catalog.sqlite")
+
+        let run = try reportNightly(arguments(root: root, dest: "s3://\(prefix)-{year}/raw/{session}.tar", catalog: catalog))
+        XCTAssertNotEqual(run.status, 0, run.summary)
+        XCTAssertEqual(run.out, "", "the summary goes to stderr")
+        XCTAssertTrue(run.err.contains("FAILED 2023-05-01_a"), run.err)
+        XCTAssertTrue(run.err.contains("FAILED 2023-06-02_b"), run.err)
+        XCTAssertFalse(run.err.contains("FAILED 2024"), "the 2024 sessions did not fail: \(run.err)")
+        XCTAssertTrue(run.err.contains("failed 2"), run.err)
+        XCTAssertTrue(run.err.contains("\(prefix)-2023"), "the cause is shown: \(run.err)")
+        XCTAssertEqual(Set(try reportObjects(present, prefix: "raw/").keys),
+                       ["raw/2024-01-10_c.tar", "raw/2024-01-10_c.tar.index.json",
+                        "raw/2024-03-03_d.tar", "raw/2024-03-03_d.tar.index.json"])
+        XCTAssertEqual(try reportRun(["sessions", root, "--catalog", catalog, "--format", "names", "--not-backed-up"]).out,
+                       "2023-05-01_a\n2023-06-02_b\n", "the failed sessions are still to do")
+    }
+
+    func testASecondRunLeavesAtOnceWhileTheLockIsHeld() throws {
+        let bucket = try bucket
+        let root = try makeRoot(Array(Self.sessions.prefix(1)))
+        let catalog = temp.file("lock-catalog.sqlite")
+        let args = arguments(root: root, dest: "s3://\(bucket)/locked/{year}/{session}.tar", catalog: catalog)
+
+        // Another run's lock: flock(2) on the lock file, as `flock LOCK sleep` would hold it.
+        let lock = temp.file("nightly.lock")
+        let fd = open(lock, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(flock(fd, LOCK_EX), 0)
+        let blocked = try reportNightly(args)
+        XCTAssertEqual(blocked.status, 75, blocked.summary)
+        XCTAssertLessThan(blocked.duration, 5, "it leaves at once, it does not wait")
+        XCTAssertTrue(blocked.err.contains("lock"), blocked.summary)
+        XCTAssertEqual(blocked.out, "")
+        XCTAssertEqual(try reportObjects(bucket, prefix: "locked/").count, 0, "nothing uploaded")
+        close(fd)
+
+        let free = try reportNightly(args)
+        assertQuietSuccess(free, "once the lock is free")
+        XCTAssertEqual(Set(try reportObjects(bucket, prefix: "locked/").keys), expectedKeys("locked/", Array(Self.sessions.prefix(1))))
+    }
+
+    func testConfigFileWorksLikeTheFlagsAndFlagsOverrideIt() throws {
+        let bucket = try bucket
+        let root = try makeRoot()
+        let config = temp.file("nightly.conf")
+        try reportWrite(config, """
+            # s3-nightly settings
+            ROOT=\(root)
+            DEST="s3://\(bucket)/cfg/{year}/{session}.tar"
+
+            ENDPOINT_URL = \(env.endpoint)
+            CATALOG=\(temp.file("config-catalog.sqlite"))   # the test's own
+            LOCK=\(temp.file("nightly.lock"))
+            LOG=\(temp.file("nightly.log"))
+            BIN=\(env.binDirectory)
+
+            """)
+        let run = try reportNightly(["--config", config])
+        assertQuietSuccess(run, "from the config file")
+        XCTAssertEqual(Set(try reportObjects(bucket, prefix: "cfg/").keys), expectedKeys("cfg/"))
+
+        // A flag overrides the file.
+        let overridden = try reportNightly(["--config", config, "--catalog", temp.file("override-catalog.sqlite"),
+                                            "--dest", "s3://\(bucket)/override/{year}/{session}.tar"])
+        assertQuietSuccess(overridden, "flags over the config file")
+        XCTAssertEqual(Set(try reportObjects(bucket, prefix: "override/").keys), expectedKeys("override/"))
+
+        // An unknown setting is a usage error.
+        let bad = temp.file("bad.conf")
+        try reportWrite(bad, "ROOT=\(root)\nDESTINATION=s3://\(bucket)/x\n")
+        let refused = try reportNightly(["--config", bad])
+        XCTAssertEqual(refused.status, 64, refused.summary)
+        XCTAssertTrue(refused.err.contains("DESTINATION"), refused.summary)
+    }
+
+    func testVerbosePrintsASummary() throws {
+        let bucket = try bucket
+        let sessions = Array(Self.sessions.suffix(2))
+        let root = try makeRoot(sessions)
+        let args = arguments(root: root, dest: "s3://\(bucket)/verbose/{year}/{session}.tar",
+                             catalog: temp.file("verbose-catalog.sqlite")) + ["--verbose"]
+        let first = try reportNightly(args)
+        XCTAssertEqual(first.status, 0, first.summary)
+        XCTAssertEqual(first.out, "", "stdout stays empty")
+        XCTAssertTrue(first.err.contains("archived 2, failed 0, already backed up 0"), first.err)
+        XCTAssertTrue(first.err.contains("2024-01-10_c"), "the sessions archived are named: \(first.err)")
+        XCTAssertTrue(first.err.contains("Stored"), "the catalog's status follows: \(first.err)")
+
+        let second = try reportNightly(args)
+        XCTAssertEqual(second.status, 0, second.summary)
+        XCTAssertTrue(second.err.contains("archived 0, failed 0, already backed up 2"), second.err)
+    }
+}
