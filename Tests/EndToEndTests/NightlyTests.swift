@@ -122,6 +122,33 @@ final class NightlyTests: EndToEndCase {
         }
     }
 
+    /// --exclude: the excluded files are not in the tar, and do not make the session look changed the next night.
+    func testExcludedFilesDoNotMakeASessionChanged() throws {
+        let bucket = try bucket
+        let sessions = [("2024", "2024-01-10_c")]
+        let root = try makeRoot(sessions)
+        try reportWrite(root + "/2024/2024-01-10_c/scratch.tmp", "scratch\n")
+        try reportWrite(root + "/2024/2024-01-10_c/raw/part.tmp", "partial\n")
+        let catalog = temp.file("exclude-catalog.sqlite")
+        let args = arguments(root: root, dest: "s3://\(bucket)/exclude/{year}/{session}.tar", catalog: catalog)
+            + ["--exclude", "*.tmp"]
+        assertQuietSuccess(try reportNightly(args), "first run")
+        XCTAssertEqual(try putsLogged(catalog).count, 1)
+
+        let tarPath = temp.file("c.tar")
+        let get = try aws(["s3", "cp", "s3://\(bucket)/exclude/2024/2024-01-10_c.tar", tarPath])
+        XCTAssertEqual(get.status, 0, get.summary)
+        let list = try runProcess(which("tar") ?? "/usr/bin/tar", ["-tf", tarPath], environment: ProcessInfo.processInfo.environment)
+        XCTAssertTrue(list.lines.contains("2024-01-10_c/raw/data.bin"), list.out)
+        XCTAssertFalse(list.out.contains(".tmp"), "excluded files are not archived: \(list.out)")
+
+        assertQuietSuccess(try reportNightly(args), "second run")
+        XCTAssertEqual(try putsLogged(catalog).count, 1, "the excluded files do not make the session changed")
+        let report = ["sessions", root, "--catalog", catalog, "--format", "names"]
+        XCTAssertEqual(try reportRun(report + ["--backed-up", "--exclude", "*.tmp"]).out, "2024-01-10_c\n")
+        XCTAssertEqual(try reportRun(report + ["--changed"]).out, "2024-01-10_c\n", "without the excludes, the files differ")
+    }
+
     func testFailedSessionsAreNamedInASummaryOnStderr() throws {
         // One bucket per year, the 2023 one missing: the 2023 sessions fail, the 2024 ones are stored.
         let prefix = uniqueBucketName("nightly-fail")

@@ -28,6 +28,8 @@ public struct ArchiveIndex: Codable, Sendable, Equatable {
 
     public var format: String
     public var session: String
+    /// The session directory's absolute path when it was archived: what tells two sessions of one name apart.
+    public var source: String?
     public var created: String
     public var archive: Totals
     /// The session's fingerprint: regular files, their bytes, and the newest mtime among them.
@@ -37,7 +39,7 @@ public struct ArchiveIndex: Codable, Sendable, Equatable {
     public var entries: [Entry]
 
     enum CodingKeys: String, CodingKey {
-        case format, session, created, archive, files, bytes, entries
+        case format, session, source, created, archive, files, bytes, entries
         case newestMtime = "newest_mtime"
     }
 

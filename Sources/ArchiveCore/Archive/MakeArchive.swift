@@ -131,7 +131,7 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     let archiveDigest = try tar.finish()
 
     let formatter = ISO8601DateFormatter()
-    let index = ArchiveIndex(format: ArchiveIndex.formatName, session: name, created: formatter.string(from: Date()),
+    let index = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: root, created: formatter.string(from: Date()),
                              archive: .init(size: sink.written, sha256: archiveDigest.hex),
                              files: files, bytes: bytes, newestMtime: newest, entries: indexEntries)
     try fileOutput?.commit()

@@ -117,21 +117,29 @@ func isoStamp(_ seconds: Double?) -> String {
 
 func sessionsTable(root: String, year: String?, only: SessionState?, excluding: [String] = [], catalog: Catalog?) throws -> Table {
     let sessions = try SessionFinder.find(root: root, year: year, excluding: excluding)
-    // One query for every archived session: the newest fingerprint per session name.
-    var backups: [String: (files: Int, bytes: Int, newest: Double, url: String)] = [:]
+    // One query for every archive, newest first: each session's backup is the newest archive made from its
+    // directory, or, for archives that did not record a directory, the newest of its name.
+    typealias Backup = (files: Int, bytes: Int, newest: Double, url: String)
+    var byPath: [String: Backup] = [:]
+    var byName: [String: Backup] = [:]
     try catalog?.read { db in
         for row in try Row.fetchAll(db, sql: """
-            SELECT session, files, bytes, newest_mtime, url FROM archives a
-            WHERE stored_at = (SELECT MAX(stored_at) FROM archives b WHERE b.session = a.session)
+            SELECT session, session_path, files, bytes, newest_mtime, url FROM archives ORDER BY stored_at DESC
             """) {
-            backups[row["session"]] = (row["files"], row["bytes"], row["newest_mtime"], row["url"])
+            let backup: Backup = (row["files"], row["bytes"], row["newest_mtime"], row["url"])
+            if let path = row["session_path"] as String? {
+                if byPath[path] == nil { byPath[path] = backup }
+            } else if byName[row["session"]] == nil {
+                byName[row["session"]] = backup
+            }
         }
     }
     var table = Table(columns: ["session", "year", "files", "bytes", "size", "state", "archive", "path"],
                       numeric: ["files", "bytes"])
     for session in sessions {
         let state: SessionState
-        if let backup = backups[session.name] {
+        let found = byPath[session.path] ?? byName[session.name]
+        if let backup = found {
             state = backup.files == session.files && backup.bytes == session.bytes
                 && abs(backup.newest - session.newestMtime) < 0.001 ? .backedUp : .changed
         } else {
@@ -139,7 +147,7 @@ func sessionsTable(root: String, year: String?, only: SessionState?, excluding: 
         }
         if let only, only != state { continue }
         table.rows.append([session.name, session.year, String(session.files), String(session.bytes),
-                           ByteSize.format(session.bytes), state.rawValue, backups[session.name]?.url ?? "", session.path])
+                           ByteSize.format(session.bytes), state.rawValue, found?.url ?? "", session.path])
     }
     return table
 }

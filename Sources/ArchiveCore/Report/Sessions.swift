@@ -29,6 +29,8 @@ public enum SessionFinder {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw Failure.noInput("\(root): no such directory: give the folder that holds the sessions")
         }
+        // Absolute and resolved, as s3-archive records a session's path in its index.
+        let root = URL(fileURLWithPath: root).standardizedFileURL.resolvingSymlinksInPath().path
         var sessions: [SessionOnDisk] = []
         for child in try folders(in: root) {
             let path = root + "/" + child

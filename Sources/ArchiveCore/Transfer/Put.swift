@@ -69,9 +69,18 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
         items.append(PutItem(reader: reader, url: url, name: name))
     }
     let customerKey = try request.customerKeyFile.map { try CustomerKey(file: $0) }
-    let store = try Storage.open(items[0].url, customerKey: customerKey) { try S3Configuration.resolve(request.s3) }.store
-    try store.checkWritable()
     let catalog = try request.catalogPath.map { try Catalog(path: $0) }
+    let store: ObjectStore
+    do {
+        store = try Storage.open(items[0].url, customerKey: customerKey) { try S3Configuration.resolve(request.s3) }.store
+        try store.checkWritable()
+    } catch {
+        // A batch that could not start is still a failed batch: the log must say so.
+        for item in items {
+            try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "failed", message: "\(error)")
+        }
+        throw error
+    }
 
     var options = request.upload
     options.catalog = catalog
@@ -111,7 +120,7 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
                 record = try Uploader(store: store, options: itemOptions).upload(item.reader, to: item.url, key: key)
             }
             itemOptions.progress?.finish()
-            try catalog?.recordStored(record, source: item.reader.fingerprint, archive: index, sessionPath: nil)
+            try catalog?.recordStored(record, source: item.reader.fingerprint, archive: index, sessionPath: index?.source)
             try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "ok", bytes: record.size,
                               seconds: Date().timeIntervalSince(started))
             emit(record)
