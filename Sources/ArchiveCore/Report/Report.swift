@@ -116,7 +116,7 @@ func isoStamp(_ seconds: Double?) -> String {
 // MARK: sessions
 
 func sessionsTable(root: String, year: String?, only: SessionState?, excluding: [String] = [], catalog: Catalog?) throws -> Table {
-    let sessions = try SessionFinder.find(root: root, year: year, excluding: excluding)
+    var places = try SessionFinder.places(root: root, year: year)
     // One query for every archive, newest first: each session's backup is the newest archive made from its
     // directory, or, for archives that did not record a directory, the newest of its name.
     typealias Backup = (files: Int, bytes: Int, newest: Double, url: String)
@@ -134,6 +134,11 @@ func sessionsTable(root: String, year: String?, only: SessionState?, excluding: 
             }
         }
     }
+    // A session with any backup is never "not backed up": that question needs no walk of the backed-up ones.
+    if only == .notBackedUp {
+        places = places.filter { byPath[$0.path] == nil && byName[$0.name] == nil }
+    }
+    let sessions = SessionFinder.fingerprints(of: places, excluding: excluding).filter { year == nil || $0.year == year }
     var table = Table(columns: ["session", "year", "files", "bytes", "size", "state", "archive", "path"],
                       numeric: ["files", "bytes"])
     for session in sessions {

@@ -22,29 +22,52 @@ public enum SessionState: String, Sendable {
 
 public enum SessionFinder {
     /// Sessions are the folders under ROOT; when ROOT's folders are years (`2024`), the folders inside them.
-    /// `excluding`: the globs given to s3-archive --exclude, so a session archived without some files compares
-    /// equal to its backup.
-    public static func find(root: String, year: String? = nil, excluding: [String] = []) throws -> [SessionOnDisk] {
+    /// A session folder found under ROOT, not yet walked.
+    public struct Place: Sendable {
+        public var name: String
+        public var path: String
+        public var year: String?
+    }
+
+    /// The session folders under ROOT (absolute, symlinks resolved, as s3-archive records them).
+    public static func places(root: String, year: String? = nil) throws -> [Place] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw Failure.noInput("\(root): no such directory: give the folder that holds the sessions")
         }
-        // Absolute and resolved, as s3-archive records a session's path in its index.
         let root = URL(fileURLWithPath: root).standardizedFileURL.resolvingSymlinksInPath().path
-        var sessions: [SessionOnDisk] = []
+        var places: [Place] = []
         for child in try folders(in: root) {
             let path = root + "/" + child
             if child.count == 4, child.allSatisfy(\.isNumber) {
                 if let year, year != child { continue }
-                for session in try folders(in: path) {
-                    sessions.append(fingerprint(name: session, path: path + "/" + session, year: child, excluding: excluding))
-                }
+                for session in try folders(in: path) { places.append(Place(name: session, path: path + "/" + session, year: child)) }
             } else {
-                let found = fingerprint(name: child, path: path, year: nil, excluding: excluding)
-                if year == nil || found.year == year { sessions.append(found) }
+                places.append(Place(name: child, path: path, year: nil))
             }
         }
-        return sessions
+        return places
+    }
+
+    /// Every session under ROOT, fingerprinted. `excluding`: the globs given to s3-archive --exclude, so a session
+    /// archived without some files compares equal to its backup.
+    public static func find(root: String, year: String? = nil, excluding: [String] = []) throws -> [SessionOnDisk] {
+        fingerprints(of: try places(root: root, year: year), excluding: excluding).filter { year == nil || $0.year == year }
+    }
+
+    /// Walking is lstat after lstat: the sessions are spread over the cores.
+    public static func fingerprints(of places: [Place], excluding: [String] = []) -> [SessionOnDisk] {
+        let results = Fingerprints(count: places.count)
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, places.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var index = worker
+            while index < places.count {
+                let place = places[index]
+                results.set(index, fingerprint(name: place.name, path: place.path, year: place.year, excluding: excluding))
+                index += workers
+            }
+        }
+        return results.all()
     }
 
     static func folders(in path: String) throws -> [String] {
@@ -90,4 +113,13 @@ public enum SessionFinder {
             ?? (newest > 0 ? KeyTemplate.today(Date(timeIntervalSince1970: newest)).0 : "")
         return SessionOnDisk(name: name, path: path, year: derivedYear, files: files, bytes: bytes, newestMtime: newest)
     }
+}
+
+/// Fingerprints filled in by index from several threads.
+private final class Fingerprints: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [SessionOnDisk?]
+    init(count: Int) { items = Array(repeating: nil, count: count) }
+    func set(_ index: Int, _ item: SessionOnDisk) { lock.withLock { items[index] = item } }
+    func all() -> [SessionOnDisk] { lock.withLock { items.compactMap { $0 } } }
 }

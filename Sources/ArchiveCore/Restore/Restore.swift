@@ -107,6 +107,8 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
 
     var outcome = RestoreOutcome()
     let started = Date()
+    // Files are renamed into place unsynced; one flush of the file system before each report makes them durable.
+    defer { if !request.dryRun { syncFileSystem(containing: destination.root) } }
     for source in sources {
         switch source {
         case .archive(let url, let key):
@@ -118,7 +120,10 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
                 continue
             }
             outcome.failedFiles += report.failed
-            if !request.dryRun { outcome.reports.append(try report.write(in: destination.root)) }
+            if !request.dryRun {
+                syncFileSystem(containing: destination.root)
+                outcome.reports.append(try report.write(in: destination.root))
+            }
         case .object(let url, let key, let relative, let info):
             let objectStore = try store(for: url)
             let restorer = ObjectRestorer(store: objectStore, destination: destination, request: request, warn: warn)
@@ -343,7 +348,7 @@ struct ArchiveRestorer {
             }
             sink.writer.setAttributes(mode: file.entry.mode, mtime: file.entry.mtime)
             do {
-                try sink.writer.commit()
+                try sink.writer.commit(durable: false)
                 outcomes.set(file.entry.path, file.damaged ? .healed(reason: "hash mismatch")
                     : .downloaded(bytes: file.entry.size, seconds: Date().timeIntervalSince(started)))
             } catch {

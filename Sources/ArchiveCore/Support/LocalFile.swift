@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -145,6 +146,14 @@ public func setAttributes(path: String, mode: UInt32?, mtime: Double?) {
     }
 }
 
+/// Flushes everything written to the file system that holds `path` (once, after many unsynced commits).
+public func syncFileSystem(containing path: String) {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    s3a_syncfs(fd)
+    close(fd)
+}
+
 /// Somewhere bytes can be written: a file being made, or an inherited descriptor such as standard output.
 public protocol ByteWriter: AnyObject {
     func write(_ bytes: UnsafeRawBufferPointer) throws
@@ -244,8 +253,12 @@ public final class AtomicFileWriter: ByteWriter {
     }
 
     /// Flushes to disk and gives the file its real name.
-    public func commit() throws {
-        guard fsync(fd) == 0 else { throw LocalFileError(path: path, errno: errno, action: "sync", isInput: false) }
+    /// `durable: false` leaves the flush to the caller (one `syncFileSystem` after many files): a restore checks
+    /// every file again on its next run, so a crash costs a re-download, not a wrong file.
+    public func commit(durable: Bool = true) throws {
+        if durable {
+            guard fsync(fd) == 0 else { throw LocalFileError(path: path, errno: errno, action: "sync", isInput: false) }
+        }
         close(fd)
         finished = true
         guard rename(temporaryPath, path) == 0 else {

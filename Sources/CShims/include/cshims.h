@@ -15,4 +15,7 @@ CURLcode s3a_setopt_callback(CURL *handle, CURLoption option, s3a_data_callback 
 CURLcode s3a_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode s3a_getinfo_off(CURL *handle, CURLINFO info, curl_off_t *value);
 
+/// syncfs(2) is a GNU extension the Swift Glibc module does not show.
+int s3a_syncfs(int fd);
+
 #endif
