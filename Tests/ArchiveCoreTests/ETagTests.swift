@@ -62,10 +62,20 @@ final class ETagTests: XCTestCase {
         let layout = PartLayout(partSize: 8, doublingEvery: 2)
         XCTAssertEqual((1...6).map(layout.size(ofPart:)), [8, 8, 16, 16, 32, 32])
         XCTAssertEqual(layout.parts(total: 40).map(\.length), [8, 8, 16, 8])
-        // The stream schedule reaches 5 TiB well within 10,000 parts from 16 MiB.
-        let stream = PartLayout(partSize: 16 << 20, doublingEvery: PartLayout.streamDoubling)
-        XCTAssertGreaterThan((1...PartLayout.maxParts).reduce(0) { $0 + stream.size(ofPart: $1) }, 5 << 40)
-        XCTAssertLessThanOrEqual(stream.size(ofPart: PartLayout.maxParts), PartLayout.maxPartSize)
+        // A simulated 5 TiB stream: from s3-put's default 16 MiB (and from 8 MiB) it fits in 10,000 parts, every
+        // part between S3's 5 MiB minimum and 5 GiB maximum, and the parts cover the stream exactly.
+        for first in [16 << 20, 8 << 20] {
+            let stream = PartLayout(partSize: first, doublingEvery: PartLayout.streamDoubling)
+            let parts = stream.parts(total: 5 << 40)
+            XCTAssertLessThanOrEqual(parts.count, PartLayout.maxParts, "from \(first >> 20) MiB")
+            XCTAssertTrue(parts.dropLast().allSatisfy { $0.length >= 5 << 20 && $0.length <= PartLayout.maxPartSize })
+            XCTAssertEqual(parts.reduce(0) { $0 + $1.length }, 5 << 40)
+            XCTAssertEqual(parts.last.map { $0.offset + $0.length }, 5 << 40)
+        }
+        // From the 5 MiB minimum the schedule holds 1,023,000 × 5 MiB ≈ 4.88 TiB: s3-put stops with a message
+        // at part 10,001 rather than go past S3's limit (documented in s3-put(1)).
+        let smallest = PartLayout(partSize: 5 << 20, doublingEvery: PartLayout.streamDoubling)
+        XCTAssertEqual((1...PartLayout.maxParts).reduce(0) { $0 + smallest.size(ofPart: $1) }, 1_023_000 * (5 << 20))
     }
 
     func testFileLayoutGrowsToFitTenThousandParts() {
