@@ -118,11 +118,20 @@ func isoStamp(_ seconds: Double?) -> String {
 func sessionsTable(root: String, year: String?, only: SessionState?, excluding: [String] = [], catalog: Catalog?) throws -> Table {
     var places = try SessionFinder.places(root: root, year: year)
     // One query for every archive, newest first: each session's backup is the newest archive made from its
-    // directory, or, for archives that did not record a directory, the newest of its name.
+    // directory, or, for archives that did not record a directory, the newest of its name. A session with any
+    // backup is never "not backed up", so that question needs no walk of the backed-up ones.
     typealias Backup = (files: Int, bytes: Int, newest: Double, url: String)
     var byPath: [String: Backup] = [:]
     var byName: [String: Backup] = [:]
-    try catalog?.read { db in
+    if only == .notBackedUp {
+        // Only whether a backup exists matters: two small sets, no rows to decode.
+        var paths = Set<String>(), names = Set<String>()
+        try catalog?.read { db in
+            paths = try String.fetchSet(db, sql: "SELECT DISTINCT session_path FROM archives WHERE session_path IS NOT NULL")
+            names = try String.fetchSet(db, sql: "SELECT DISTINCT session FROM archives WHERE session_path IS NULL")
+        }
+        places = places.filter { !paths.contains($0.path) && !names.contains($0.name) }
+    } else { try catalog?.read { db in
         for row in try Row.fetchAll(db, sql: """
             SELECT session, session_path, files, bytes, newest_mtime, url FROM archives ORDER BY stored_at DESC
             """) {
@@ -133,11 +142,7 @@ func sessionsTable(root: String, year: String?, only: SessionState?, excluding: 
                 byName[row["session"]] = backup
             }
         }
-    }
-    // A session with any backup is never "not backed up": that question needs no walk of the backed-up ones.
-    if only == .notBackedUp {
-        places = places.filter { byPath[$0.path] == nil && byName[$0.name] == nil }
-    }
+    } }
     let sessions = SessionFinder.fingerprints(of: places, excluding: excluding).filter { year == nil || $0.year == year }
     var table = Table(columns: ["session", "year", "files", "bytes", "size", "state", "archive", "path"],
                       numeric: ["files", "bytes"])

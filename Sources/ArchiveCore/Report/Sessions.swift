@@ -70,14 +70,23 @@ public enum SessionFinder {
         return results.all()
     }
 
+    /// The folders in a directory, by the type readdir already gives (an lstat only where it gives none).
     static func folders(in path: String) throws -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
-            throw Failure.noInput("\(path): cannot list the directory")
+        guard let handle = opendir(path) else { throw Failure.noInput("\(path): cannot list the directory") }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let item = readdir(handle) {
+            let name = withUnsafeBytes(of: item.pointee.d_name) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasPrefix(".") { continue }
+            switch Int32(item.pointee.d_type) {
+            case Int32(DT_DIR): names.append(name)
+            case Int32(DT_UNKNOWN):
+                var info = stat()
+                if lstat(path + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { names.append(name) }
+            default: continue
+            }
         }
-        return names.filter { name in
-            var info = stat()
-            return !name.hasPrefix(".") && lstat(path + "/" + name, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-        }.sorted()
+        return names.sorted()
     }
 
     /// Walks the session with lstat only (no file is opened): the same numbers s3-archive's index records.
