@@ -339,7 +339,13 @@ final class ArchiveTests: EndToEndCase {
                     XCTFail("setpriv (util-linux) is needed to test unreadable files as root")
                     throw TestEnvironment.Missing()
                 }
-                return try runProcess(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", archiveTool, root],
+                // A copy nobody can reach, wherever the checkout lives (its folders may be closed to others).
+                let copy = temp.path + "/s3-archive-copy"
+                if !fm.fileExists(atPath: copy) {
+                    try fm.copyItem(atPath: archiveTool, toPath: copy)
+                    try chmodOrThrow(copy, 0o755)
+                }
+                return try runProcess(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", copy, root],
                                       environment: env.processEnvironment(), timeout: 60)
             }
             return try s3archive([root])

@@ -257,7 +257,14 @@ extension EndToEndCase {
         if prefix.isEmpty {
             result = try runProcess(env.tool("s3-restore"), args, input: input, environment: s3putEnvironment(), timeout: timeout)
         } else {
-            result = try runProcess(prefix[0], Array(prefix.dropFirst()) + [env.tool("s3-restore")] + args, input: input,
+            // Run as another user: a copy in the (world-traversable) temporary folder, since the checkout's
+            // folders may be closed to others.
+            let copy = temp.path + "/s3-restore-copy"
+            if !FileManager.default.fileExists(atPath: copy) {
+                try FileManager.default.copyItem(atPath: env.tool("s3-restore"), toPath: copy)
+                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
+            }
+            result = try runProcess(prefix[0], Array(prefix.dropFirst()) + [copy] + args, input: input,
                                     environment: s3putEnvironment(), timeout: timeout)
         }
         assertNoSecret(result, env.secretKey, file: file, line: line)
