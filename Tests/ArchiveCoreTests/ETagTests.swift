@@ -58,6 +58,26 @@ final class ETagTests: XCTestCase {
         XCTAssertEqual(try ETag.compute(reader, layout: PartLayout(partSize: 1000)), reference(bytes, partSize: 1000))
     }
 
+    func testStreamingETagAgreesWhateverTheChunks() {
+        for size in [0, 1, 999, 1000, 1001, 7_777] {
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255) }
+            for layout in [PartLayout(partSize: 1000), PartLayout(partSize: 300, doublingEvery: 2)] {
+                let streaming = StreamingETag(layout: layout)
+                var offset = 0
+                while offset < bytes.count {
+                    let n = min(Int.random(in: 1...1500), bytes.count - offset)
+                    bytes[offset..<(offset + n)].withUnsafeBytes { streaming.update($0) }
+                    offset += n
+                }
+                var parts: [[UInt8]] = []
+                for part in layout.parts(total: size) {
+                    parts.append(Digest.md5(Array(bytes[part.offset..<(part.offset + part.length)])))
+                }
+                XCTAssertEqual(streaming.finish(), ETag.combine(parts), "size \(size), layout \(layout)")
+            }
+        }
+    }
+
     func testDoublingLayout() {
         let layout = PartLayout(partSize: 8, doublingEvery: 2)
         XCTAssertEqual((1...6).map(layout.size(ofPart:)), [8, 8, 16, 16, 32, 32])

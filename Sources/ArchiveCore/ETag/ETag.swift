@@ -208,3 +208,36 @@ private final class PartDigests: @unchecked Sendable {
         }
     }
 }
+
+/// An ETag taken from bytes as they stream past (a download, a read-back), cut into parts by a layout:
+/// the bytes are hashed once, in order, whatever the chunks' sizes.
+public final class StreamingETag {
+    private let layout: PartLayout
+    private let digest = Digest(.md5)
+    private var digests: [[UInt8]] = []
+    private var number = 1
+    private var filled = 0
+
+    public init(layout: PartLayout) { self.layout = layout }
+
+    public func update(_ chunk: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < chunk.count {
+            let take = min(layout.size(ofPart: number) - filled, chunk.count - offset)
+            digest.update(UnsafeRawBufferPointer(rebasing: chunk[offset..<(offset + take)]))
+            filled += take
+            offset += take
+            if filled == layout.size(ofPart: number) {
+                digests.append(digest.finish())
+                number += 1
+                filled = 0
+            }
+        }
+    }
+
+    /// The ETag of everything fed; an empty stream is one empty part.
+    public func finish() -> String {
+        if filled > 0 || digests.isEmpty { digests.append(digest.finish()) }
+        return ETag.combine(digests)
+    }
+}

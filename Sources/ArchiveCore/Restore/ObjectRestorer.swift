@@ -40,14 +40,20 @@ struct ObjectRestorer {
         return results
     }
 
-    /// A local file is intact when it gives the object's ETag, with the part size the object records or implies.
-    func matches(_ reader: FileReader, _ info: ObjectInfo) throws -> Bool {
+    /// The part layout the object records (s3-put's metadata) or a single-part ETag implies; nil when only
+    /// trying part sizes can tell.
+    func knownLayout(_ info: ObjectInfo) -> PartLayout? {
         if let partSize = info.metadata["s3a-part-size"].flatMap(Int.init) {
             let every = info.metadata["s3a-part-doubling-every"].flatMap(Int.init)
-            let layout = every == nil ? PartLayout.forFile(size: info.size, preferred: partSize)
+            return every == nil ? PartLayout.forFile(size: info.size, preferred: partSize)
                 : PartLayout(partSize: partSize, doublingEvery: every)
-            return try ETag.compute(reader, layout: layout) == info.etag
         }
+        return ETag.partCount(info.etag) == nil ? PartLayout(partSize: max(info.size, 1)) : nil
+    }
+
+    /// A local file is intact when it gives the object's ETag, with the part size the object records or implies.
+    func matches(_ reader: FileReader, _ info: ObjectInfo) throws -> Bool {
+        if let layout = knownLayout(info) { return try ETag.compute(reader, layout: layout) == info.etag }
         return try ETag.findPartSize(reader, matching: info.etag, maxCandidates: 16) != nil
     }
 
@@ -57,11 +63,17 @@ struct ObjectRestorer {
             try destination.makeParents(of: path)
             let writer = try AtomicFileWriter(path: path, createDirectories: false)
             var size = 0
+            // With a known layout the ETag is taken from the bytes as they arrive; otherwise the file is read back
+            // and part sizes tried.
+            let layout = knownLayout(info)
+            let streaming = layout.map { StreamingETag(layout: $0) }
             try store.download(key, range: nil) { chunk in
+                streaming?.update(chunk)
                 try writer.write(chunk)
                 size += chunk.count
             }
-            guard size == info.size, try matches(writer.readBack(), info) else {
+            let intact = try streaming.map { $0.finish() == info.etag } ?? matches(writer.readBack(), info)
+            guard size == info.size, intact else {
                 writer.discard()
                 return .failed("ETag mismatch after download: the object's bytes do not give its ETag \(info.etag)")
             }

@@ -129,11 +129,7 @@ func compareLocal(_ path: String, with info: ObjectInfo) throws -> String? {
 /// SHA-256 at its offset and the whole tar's SHA-256. Returns the problem, or nil.
 func readBack(_ store: ObjectStore, key: String, record: Record, index: ArchiveIndex?) throws -> String? {
     let layout = record.parts == 1 ? PartLayout(partSize: max(record.size, 1)) : record.layout
-    let parts = layout.parts(total: record.size)
-    var partIndex = 0
-    var partFilled = 0
-    var partDigests: [[UInt8]] = []
-    let partDigest = Digest(.md5)
+    let etagOfStream = StreamingETag(layout: layout)
     let whole = Digest(.sha256)
     let files = (index?.entries ?? []).filter { $0.type == "file" && $0.offset != nil }.sorted { $0.offset! < $1.offset! }
     var fileIndex = 0
@@ -143,19 +139,7 @@ func readBack(_ store: ObjectStore, key: String, record: Record, index: ArchiveI
 
     try store.download(key, range: nil) { chunk in
         if index != nil { whole.update(chunk) }
-        // Parts.
-        var offset = 0
-        while offset < chunk.count, partIndex < parts.count {
-            let take = min(parts[partIndex].length - partFilled, chunk.count - offset)
-            partDigest.update(UnsafeRawBufferPointer(rebasing: chunk[offset..<(offset + take)]))
-            partFilled += take
-            offset += take
-            if partFilled == parts[partIndex].length {
-                partDigests.append(partDigest.finish())
-                partIndex += 1
-                partFilled = 0
-            }
-        }
+        etagOfStream.update(chunk)
         // Archive members.
         var cursor = 0
         while cursor < chunk.count, fileIndex < files.count {
@@ -178,9 +162,8 @@ func readBack(_ store: ObjectStore, key: String, record: Record, index: ArchiveI
         }
         position += chunk.count
     }
-    if partIndex < parts.count, record.size == 0 { partDigests.append(partDigest.finish()) }
     if position != record.size { return "read \(position) bytes, the record says \(record.size)" }
-    let etag = ETag.combine(partDigests)
+    let etag = etagOfStream.finish()
     if let index {
         while fileIndex < files.count, files[fileIndex].size == 0 {
             if fileDigest.finish().hex != files[fileIndex].sha256 { damaged.append(files[fileIndex].path) }
