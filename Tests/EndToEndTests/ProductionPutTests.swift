@@ -13,7 +13,7 @@ import Glibc
 /// coreutils for the bytes.
 final class ProductionPutTests: EndToEndCase {
     private var proxy: FaultProxy?
-    private var running: [ProductionBackgroundProcess] = []
+    private var running: [BackgroundProcess] = []
 
     override func tearDownWithError() throws {
         for process in running { process.stop() }
@@ -23,7 +23,7 @@ final class ProductionPutTests: EndToEndCase {
         try super.tearDownWithError()
     }
 
-    private func startPut(_ arguments: [String]) throws -> ProductionBackgroundProcess {
+    private func startPut(_ arguments: [String]) throws -> BackgroundProcess {
         let process = try productionStartPut(arguments)
         running.append(process)
         return process

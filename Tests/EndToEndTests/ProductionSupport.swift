@@ -11,7 +11,7 @@ import Glibc
 #endif
 
 /// A subprocess running in the background, its stdout and stderr going to files.
-final class ProductionBackgroundProcess {
+final class BackgroundProcess {
     let arguments: [String]
     private let process = Process()
     private let exited = DispatchSemaphore(value: 0)
@@ -126,9 +126,9 @@ struct ProductionOpenUpload: Equatable {
 extension EndToEndCase {
     /// Starts s3-put in the background (SeaweedFS's endpoint unless the arguments name one), with the test's
     /// own catalog environment.
-    func productionStartPut(_ arguments: [String], environment: [String: String?] = [:]) throws -> ProductionBackgroundProcess {
+    func productionStartPut(_ arguments: [String], environment: [String: String?] = [:]) throws -> BackgroundProcess {
         let args = arguments.contains("--endpoint-url") ? arguments : ["--endpoint-url", env.endpoint] + arguments
-        return try ProductionBackgroundProcess(env.tool("s3-put"), args, environment: s3putEnvironment(environment),
+        return try BackgroundProcess(env.tool("s3-put"), args, environment: s3putEnvironment(environment),
                                                directory: temp.path, label: "s3-put-\(UUID().uuidString.prefix(8))")
     }
 

@@ -10,7 +10,7 @@ import Glibc
 /// format, sessions backed up / not backed up / changed, the log window, the cost table against the prices in
 /// lifecycle/pricing.json computed here independently, the size analysis, and bad input.
 final class ReportTests: EndToEndCase {
-    private var running: [ReportBackgroundProcess] = []
+    private var running: [BackgroundProcess] = []
 
     override func tearDownWithError() throws {
         for process in running { process.stop() }
@@ -89,7 +89,7 @@ final class ReportTests: EndToEndCase {
         try makeRandomFile(big, size: 20 * MiB)
         let bigURL = "s3://\(bucket)/status/big.bin"
         defer { _ = try? s3put(["--abort-stale", "0s", "s3://\(bucket)/status/"]) }
-        let interrupted = try ReportBackgroundProcess(
+        let interrupted = try BackgroundProcess(
             env.tool("s3-put"), ["--endpoint-url", env.endpoint, "--catalog", catalog, "--keep-parts", "--limit-rate", "5MiB",
                                  "--part-size", "5MiB", "--concurrency", "1", "--quiet", big, bigURL],
             environment: s3putEnvironment(), directory: temp.path)

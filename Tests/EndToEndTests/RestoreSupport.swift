@@ -99,28 +99,9 @@ server.serve_forever()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let portFile = directory + "/counting-proxy.port"
         logPath = directory + "/counting-proxy.log"
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", Self.script, upstream, portFile, logPath]
-        process.environment = environment
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let deadline = Date().addingTimeInterval(15)
-        var port: String?
-        while Date() < deadline, process.isRunning {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), !text.isEmpty {
-                port = text
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        guard let port else {
-            if process.isRunning { process.terminate() }
-            XCTFail("the counting proxy did not start")
-            throw TestEnvironment.Missing()
-        }
-        endpoint = "http://127.0.0.1:\(port)"
+        (process, endpoint) = try startPythonProxy(python: python, script: Self.script,
+                                                   arguments: [upstream, portFile, logPath],
+                                                   portFile: portFile, environment: environment, name: "the counting proxy")
     }
 
     /// Every request so far, in the order they finished.

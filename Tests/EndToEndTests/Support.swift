@@ -582,6 +582,29 @@ func matches(_ text: String, _ pattern: String) -> Bool {
 
 // MARK: - Fault injection
 
+/// Starts a python3 proxy script that writes its port to `portFile` once it listens; returns the process and
+/// its http://127.0.0.1:PORT endpoint.
+func startPythonProxy(python: String, script: String, arguments: [String], portFile: String,
+                      environment: [String: String], name: String) throws -> (Process, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: python)
+    process.arguments = ["-c", script] + arguments
+    process.environment = environment
+    process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+    process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+    try process.run()
+    let deadline = Date().addingTimeInterval(15)
+    while Date() < deadline, process.isRunning {
+        if let port = try? String(contentsOfFile: portFile, encoding: .utf8), !port.isEmpty {
+            return (process, "http://127.0.0.1:\(port)")
+        }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
+    if process.isRunning { process.terminate() }
+    XCTFail("\(name) did not start")
+    throw TestEnvironment.Missing()
+}
+
 /// A pass-through HTTP proxy in python3 that fails the upload of one part number: with an S3 error of the given
 /// HTTP status and code, or (status 0) by closing the connection without an answer; `times` times, -1 for always.
 /// This is the one stand-in allowed here: no real server can be made to throttle, fail or drop exactly one
@@ -679,28 +702,9 @@ server.serve_forever()
         let portFile = directory + "/proxy.port"
         logPath = directory + "/proxy.log"
         let rule = "{\"part\": \(failPart), \"status\": \(status), \"code\": \"\(code)\", \"times\": \(times)}"
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", Self.script, upstream, portFile, logPath, rule]
-        process.environment = environment
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        let deadline = Date().addingTimeInterval(15)
-        var port: String?
-        while Date() < deadline, process.isRunning {
-            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), !text.isEmpty {
-                port = text
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        guard let port else {
-            if process.isRunning { process.terminate() }
-            XCTFail("the test proxy did not start")
-            throw TestEnvironment.Missing()
-        }
-        endpoint = "http://127.0.0.1:\(port)"
+        (process, endpoint) = try startPythonProxy(python: python, script: Self.script,
+                                                   arguments: [upstream, portFile, logPath, rule],
+                                                   portFile: portFile, environment: environment, name: "the test proxy")
     }
 
     /// The requests seen, one per line: "METHOD /path?query", or "FAILED METHOD /path?query" for an injected error.
