@@ -46,6 +46,8 @@ def log(entry):
         with open(log_file, "a") as f:
             f.write(json.dumps(entry) + "\n")
 
+\#(proxyRelay)
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -55,31 +57,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
-        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-        for name, value in self.headers.items():
-            if name.lower() in ("expect", "connection", "keep-alive", "proxy-connection"):
-                continue
-            conn.putheader(name, value)
-        conn.endheaders(body if body else None)
-        response = conn.getresponse()
-        data = response.read()
-        self.send_response_only(response.status, response.reason)
-        for name, value in response.getheaders():
-            if name.lower() in ("connection", "keep-alive", "transfer-encoding", "content-length"):
-                continue
-            self.send_header(name, value)
-        if self.command == "HEAD":
-            self.send_header("Content-Length", response.getheader("Content-Length") or "0")
-        else:
-            self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        conn.close()
         # Logged before the body goes out: once the client has its answer, the log already holds it.
-        log({"method": self.command, "path": self.path, "range": self.headers.get("Range"),
-             "status": response.status, "bytes": 0 if self.command == "HEAD" else len(data)})
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        relay(self, body, lambda status, size: log({"method": self.command, "path": self.path,
+                                                    "range": self.headers.get("Range"), "status": status, "bytes": size}))
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 

@@ -582,6 +582,36 @@ func matches(_ text: String, _ pattern: String) -> Bool {
 
 // MARK: - Fault injection
 
+/// The python3 both test proxies use to pass a request on to the real server and its answer back, unchanged
+/// (the signed Host header included); `before_body(status, size)` runs once the headers are out.
+let proxyRelay = #"""
+def relay(handler, body, before_body=None):
+    conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
+    conn.putrequest(handler.command, handler.path, skip_host=True, skip_accept_encoding=True)
+    for name, value in handler.headers.items():
+        if name.lower() in ("expect", "connection", "keep-alive", "proxy-connection"):
+            continue
+        conn.putheader(name, value)
+    conn.endheaders(body if body else None)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    handler.send_response_only(response.status, response.reason)
+    for name, value in response.getheaders():
+        if name.lower() in ("connection", "keep-alive", "transfer-encoding", "content-length"):
+            continue
+        handler.send_header(name, value)
+    if handler.command == "HEAD":
+        handler.send_header("Content-Length", response.getheader("Content-Length") or "0")
+    else:
+        handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    if before_body:
+        before_body(response.status, 0 if handler.command == "HEAD" else len(data))
+    if handler.command != "HEAD":
+        handler.wfile.write(data)
+"""#
+
 /// Starts a python3 proxy script that writes its port to `portFile` once it listens; returns the process and
 /// its http://127.0.0.1:PORT endpoint.
 func startPythonProxy(python: String, script: String, arguments: [String], portFile: String,
@@ -628,6 +658,8 @@ def log(line):
         with open(log_file, "a") as f:
             f.write(line + "\n")
 
+\#(proxyRelay)
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -659,28 +691,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(reply)
                 return
         log(self.command + " " + self.path)
-        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
-        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-        for name, value in self.headers.items():
-            if name.lower() in ("expect", "connection", "keep-alive", "proxy-connection"):
-                continue
-            conn.putheader(name, value)
-        conn.endheaders(body if body else None)
-        response = conn.getresponse()
-        data = response.read()
-        self.send_response_only(response.status, response.reason)
-        for name, value in response.getheaders():
-            if name.lower() in ("connection", "keep-alive", "transfer-encoding", "content-length"):
-                continue
-            self.send_header(name, value)
-        if self.command == "HEAD":
-            self.send_header("Content-Length", response.getheader("Content-Length") or "0")
-        else:
-            self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        conn.close()
+        relay(self, body)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 

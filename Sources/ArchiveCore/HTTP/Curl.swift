@@ -90,9 +90,8 @@ public final class CurlConnection {
         for (name, value) in request.headers {
             headerList = curl_slist_append(headerList, value.isEmpty ? "\(name);" : "\(name): \(value)")
         }
-        // curl would otherwise add these by itself and wait for a 100-continue.
+        // curl would otherwise add an Expect header by itself and wait for a 100-continue.
         headerList = curl_slist_append(headerList, "Expect:")
-        if request.method != "POST" { headerList = curl_slist_append(headerList, "Content-Type:") }
 
         try set(CURLOPT_URL, request.url)
         try setLong(CURLOPT_NOSIGNAL, 1)
