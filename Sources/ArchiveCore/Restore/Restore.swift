@@ -53,18 +53,8 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
                     warn: @escaping @Sendable (String) -> Void) throws -> RestoreOutcome {
     let destination = try Destination(request.destination)
     var sources: [RestoreSource] = []
-    var stores: [String: ObjectStore] = [:]
-    func store(for url: StorageURL) throws -> ObjectStore {
-        let location: String
-        switch url {
-        case .s3(let bucket, _): location = "s3://" + bucket
-        case .file: location = "file:///"
-        }
-        if let known = stores[location] { return known }
-        let opened = try Storage.open(url) { try S3Configuration.resolve(request.s3) }.store
-        stores[location] = opened
-        return opened
-    }
+    let stores = OpenStores(s3: request.s3)
+    func store(for url: StorageURL) throws -> ObjectStore { try stores.store(for: url) }
 
     // 1. What to restore: every URL is looked at before anything is fetched.
     for text in request.urls {

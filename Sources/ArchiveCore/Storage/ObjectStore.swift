@@ -133,6 +133,26 @@ extension ObjectStore {
     }
 }
 
+/// The stores a run of many URLs uses, opened once each (one S3 client, one connection pool, per bucket).
+public final class OpenStores {
+    private var byLocation: [String: ObjectStore] = [:]
+    private let s3: S3Configuration.Overrides
+
+    public init(s3: S3Configuration.Overrides) { self.s3 = s3 }
+
+    public func store(for url: StorageURL) throws -> ObjectStore {
+        let location: String
+        switch url {
+        case .s3(let bucket, _): location = "s3://" + bucket
+        case .file: location = "file:///"
+        }
+        if let known = byLocation[location] { return known }
+        let opened = try Storage.open(url) { [s3] in try S3Configuration.resolve(s3) }.store
+        byLocation[location] = opened
+        return opened
+    }
+}
+
 /// Opens the store a URL names, and the key within it.
 public enum Storage {
     public static func open(_ url: StorageURL, customerKey: CustomerKey? = nil,

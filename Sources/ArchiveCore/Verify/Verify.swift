@@ -21,14 +21,8 @@ public struct VerifyRequest: Sendable {
 public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @escaping @Sendable (String) -> Void) throws -> ExitStatus {
     let catalog = try request.catalogPath.map { try Catalog(path: $0) }
     var failures = 0
-    var stores: [String: ObjectStore] = [:]
-    func store(for url: StorageURL) throws -> ObjectStore {
-        let location = bucketName(url)
-        if let known = stores[location] { return known }
-        let opened = try Storage.open(url) { try S3Configuration.resolve(request.s3) }.store
-        stores[location] = opened
-        return opened
-    }
+    let stores = OpenStores(s3: request.s3)
+    func store(for url: StorageURL) throws -> ObjectStore { try stores.store(for: url) }
     func report(_ url: String, _ problem: String?, note: String? = nil) {
         if let problem {
             failures += 1
