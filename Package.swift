@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         // C libraries, each reached through one module map and wrapped once in ArchiveCore.
@@ -31,6 +32,7 @@ let package = Package(
         .target(name: "ArchiveCore", dependencies: [
             "CCurl", "COpenSSL", "CArchive", "CShims",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "ArchiveCommands", dependencies: [
             "ArchiveCore",
