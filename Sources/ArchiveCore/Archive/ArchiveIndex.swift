@@ -6,7 +6,8 @@ public struct ArchiveIndex: Codable, Sendable, Equatable {
     public static let formatName = "s3-archive-index/1"
 
     public struct Entry: Codable, Sendable, Equatable {
-        public var path: String
+        /// The path inside the archive, as bytes (see `ArchivePath`).
+        public var path: ArchivePath
         /// `file`, `directory`, `symlink` or `hardlink`.
         public var type: String
         public var size: Int
@@ -14,11 +15,72 @@ public struct ArchiveIndex: Codable, Sendable, Equatable {
         /// Seconds since 1970, with the fraction the file system keeps.
         public var mtime: Double
         /// Symlinks: what the link points to. Hard links: the archive path of the file holding the data.
-        public var target: String?
+        public var target: ArchivePath?
         /// Files (and hard links: the same as their target's).
         public var sha256: String?
         /// Files: where their data starts in the tar.
         public var offset: Int?
+
+        public init(path: ArchivePath, type: String, size: Int, mode: UInt32, mtime: Double, target: ArchivePath? = nil,
+                    sha256: String? = nil, offset: Int? = nil) {
+            self.path = path
+            self.type = type
+            self.size = size
+            self.mode = mode
+            self.mtime = mtime
+            self.target = target
+            self.sha256 = sha256
+            self.offset = offset
+        }
+
+        // JSON strings are Unicode: a name that is not UTF-8 is written as its `\xNN` display form in `path` (for
+        // people and jq) and exactly, base64-encoded, in `path_base64`, which readers prefer (s3-records(5)).
+        enum CodingKeys: String, CodingKey {
+            case path, type, size, mode, mtime, target, sha256, offset
+            case pathBase64 = "path_base64", targetBase64 = "target_base64"
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            guard let path = try Self.decodePath(c, text: .path, exact: .pathBase64) else {
+                throw DecodingError.keyNotFound(CodingKeys.path, .init(codingPath: c.codingPath, debugDescription: "an entry has no path"))
+            }
+            self.path = path
+            type = try c.decode(String.self, forKey: .type)
+            size = try c.decode(Int.self, forKey: .size)
+            mode = try c.decode(UInt32.self, forKey: .mode)
+            mtime = try c.decode(Double.self, forKey: .mtime)
+            target = try Self.decodePath(c, text: .target, exact: .targetBase64)
+            sha256 = try c.decodeIfPresent(String.self, forKey: .sha256)
+            offset = try c.decodeIfPresent(Int.self, forKey: .offset)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try Self.encodePath(path, &c, text: .path, exact: .pathBase64)
+            try c.encode(type, forKey: .type)
+            try c.encode(size, forKey: .size)
+            try c.encode(mode, forKey: .mode)
+            try c.encode(mtime, forKey: .mtime)
+            if let target { try Self.encodePath(target, &c, text: .target, exact: .targetBase64) }
+            try c.encodeIfPresent(sha256, forKey: .sha256)
+            try c.encodeIfPresent(offset, forKey: .offset)
+        }
+
+        private static func decodePath(_ c: KeyedDecodingContainer<CodingKeys>, text: CodingKeys, exact: CodingKeys) throws -> ArchivePath? {
+            if let base64 = try c.decodeIfPresent(String.self, forKey: exact) {
+                guard let data = Data(base64Encoded: base64) else {
+                    throw DecodingError.dataCorruptedError(forKey: exact, in: c, debugDescription: "not base64")
+                }
+                return ArchivePath(bytes: Array(data))
+            }
+            return try c.decodeIfPresent(String.self, forKey: text).map { ArchivePath($0) }
+        }
+
+        private static func encodePath(_ path: ArchivePath, _ c: inout KeyedEncodingContainer<CodingKeys>, text: CodingKeys, exact: CodingKeys) throws {
+            try c.encode(path.description, forKey: text)
+            if !path.isUTF8 { try c.encode(Data(path.bytes).base64EncodedString(), forKey: exact) }
+        }
     }
 
     public struct Totals: Codable, Sendable, Equatable {

@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemPackage
 
 /// Everything s3-archive was asked to do.
 public struct ArchiveRequest: Sendable {
@@ -30,9 +28,10 @@ public struct ArchiveRequest: Sendable {
 @discardableResult
 public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throws -> ArchiveIndex {
     // A stale index from an earlier run must not pass for this archive's if this run fails, whatever fails.
-    if let path = request.indexPath { unlink(path) }
-    let root = try sessionRoot(request.directory)
-    let name = request.name ?? Paths.name(root)
+    if let path = request.indexPath { try? FileOperations.remove(FilePath(path)) }
+    let rootText = try sessionRoot(request.directory)
+    let root = FilePath(rootText)
+    let name = request.name ?? Paths.name(rootText)
     guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
         throw Failure.usage("invalid session name '\(name)': give one folder name without '/' (--name ID)")
     }
@@ -40,7 +39,7 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     // Outputs first: an index or -o path that cannot be written must fail before any byte moves.
     let indexWriter = try request.indexPath.map { path -> AtomicFileWriter in
         do { return try AtomicFileWriter(path: path, createDirectories: false) } catch let error as LocalFileError {
-            throw Failure(.ioError, "\(path): cannot write the index there (\(String(cString: strerror(error.errno)))): choose a writable --index path")
+            throw Failure(.ioError, "\(path): cannot write the index there (\(error.errno.description.lowercased())): choose a writable --index path")
         }
     }
     let output: ByteWriter
@@ -57,40 +56,73 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
         output = stdout
     }
 
-    let scanned = try SessionScanner.scan(root, excluding: request.excludes)
-    var entries: [ScannedEntry] = []
-    for entry in scanned {
-        switch entry.kind {
-        case .special(let what):
-            warn("\(root)/\(entry.relativePath): skipped: \(what) cannot be archived")
-        case .file:
-            guard access(root + "/" + entry.relativePath, R_OK) == 0 else {
-                throw LocalFileError(path: root + "/" + entry.relativePath, errno: errno, action: "read", isInput: true)
-            }
-            entries.append(entry)
-        default:
-            entries.append(entry)
-        }
-    }
-
+    let entries = try archivableEntries(root: root, excluding: request.excludes, warn: warn)
     let sink = TarSink(output: output)
     let tar = try TarWriter(sink: sink)
-    var indexEntries: [ArchiveIndex.Entry] = []
-    var firstPathOfInode: [String: (path: String, sha256: String)] = [:]
+    var builder = IndexBuilder(session: ArchivePath(name))
+    let rootEntry = try SessionScanner.stat(root, relative: ArchivePath(bytes: []))
+    var buffer: [UInt8] = []
+    for entry in [rootEntry] + entries {
+        try builder.add(entry, root: root, to: tar, buffer: &buffer)
+    }
+    let archiveDigest = try tar.finish()
+
+    let formatter = ISO8601DateFormatter()
+    let index = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: rootText, created: formatter.string(from: Date()),
+                             archive: .init(size: sink.written, sha256: archiveDigest.hex),
+                             files: builder.files, bytes: builder.bytes, newestMtime: builder.newest, entries: builder.entries)
+    try fileOutput?.commit()
+    if let indexWriter {
+        try indexWriter.write(try index.encoded())
+        try indexWriter.commit()
+    }
+    return index
+}
+
+/// The entries that go in the archive: FIFOs, sockets and devices are skipped with a warning; an unreadable file
+/// refuses the run before the first byte is written.
+private func archivableEntries(root: FilePath, excluding: [String], warn: (String) -> Void) throws -> [ScannedEntry] {
+    var entries: [ScannedEntry] = []
+    for entry in try SessionScanner.scan(root, excluding: excluding) {
+        let path = root.appending(bytes: entry.relativePath.bytes)
+        switch entry.status.kind {
+        case .file:
+            guard FileOperations.isReadable(path) else {
+                throw LocalFileError(path: path, errno: .permissionDenied, action: "read", isInput: true)
+            }
+            entries.append(entry)
+        case .directory, .symlink:
+            entries.append(entry)
+        case .fifo: warn("\(path.displayString): skipped: a FIFO cannot be archived")
+        case .socket: warn("\(path.displayString): skipped: a socket cannot be archived")
+        case .characterDevice: warn("\(path.displayString): skipped: a character device cannot be archived")
+        case .blockDevice: warn("\(path.displayString): skipped: a block device cannot be archived")
+        case .unknown: warn("\(path.displayString): skipped: a file of unknown type cannot be archived")
+        }
+    }
+    return entries
+}
+
+/// Writes each scanned entry to the tar and collects its index entry and the session's fingerprint.
+private struct IndexBuilder {
+    let session: ArchivePath
+    var entries: [ArchiveIndex.Entry] = []
     var files = 0
     var bytes = 0
     var newest = 0.0
-    let rootEntry = try SessionScanner.stat(root, relative: "")
+    /// Hard links: the first archive path of each (device, inode), and its hash.
+    var firstPathOfInode: [String: (path: ArchivePath, sha256: String)] = [:]
     let digest = Digest(.sha256)
-    var buffer: [UInt8] = []
 
-    for entry in [rootEntry] + entries {
-        let path = entry.relativePath.isEmpty ? name : name + "/" + entry.relativePath
-        let mtime = Double(entry.mtimeSeconds) + Double(entry.mtimeNanoseconds) / 1e9
-        var header = TarHeader(path: path, kind: .file, size: entry.size, mode: entry.mode, uid: entry.uid, gid: entry.gid,
-                               mtimeSeconds: entry.mtimeSeconds, mtimeNanoseconds: entry.mtimeNanoseconds)
-        var record = ArchiveIndex.Entry(path: path, type: "file", size: entry.size, mode: entry.mode & 0o7777, mtime: mtime)
-        switch entry.kind {
+    init(session: ArchivePath) { self.session = session }
+
+    mutating func add(_ entry: ScannedEntry, root: FilePath, to tar: TarWriter, buffer: inout [UInt8]) throws {
+        let status = entry.status
+        let path = session.appending(entry.relativePath)
+        var header = TarHeader(path: path, kind: .file, size: status.size, mode: status.mode, uid: status.uid, gid: status.gid,
+                               mtimeSeconds: status.mtimeSeconds, mtimeNanoseconds: status.mtimeNanoseconds)
+        var record = ArchiveIndex.Entry(path: path, type: "file", size: status.size, mode: status.mode & 0o7777, mtime: status.mtime)
+        switch status.kind {
         case .directory:
             header.kind = .directory
             header.size = 0
@@ -98,15 +130,16 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
             record.size = 0
             try tar.writeHeader(header)
         case .symlink:
-            header.kind = .symlink(target: entry.linkTarget ?? "")
+            let target = entry.linkTarget ?? []
+            header.kind = .symlink(target: target)
             header.size = 0
             record.type = "symlink"
             record.size = 0
-            record.target = entry.linkTarget
+            record.target = ArchivePath(bytes: target)
             try tar.writeHeader(header)
         case .file:
-            let inode = "\(entry.device):\(entry.inode)"
-            if entry.linkCount > 1, let first = firstPathOfInode[inode] {
+            let inode = "\(status.device):\(status.inode)"
+            if status.linkCount > 1, let first = firstPathOfInode[inode] {
                 header.kind = .hardlink(target: first.path)
                 header.size = 0
                 record.type = "hardlink"
@@ -116,30 +149,19 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
             } else {
                 try tar.writeHeader(header)
                 record.offset = tar.offset
-                record.sha256 = try copyFile(root + "/" + entry.relativePath, size: entry.size, into: tar,
-                                             digest: digest, buffer: &buffer)
-                if entry.linkCount > 1 { firstPathOfInode[inode] = (path, record.sha256!) }
+                let sha256 = try copyFile(root.appending(bytes: entry.relativePath.bytes), scanned: status, into: tar,
+                                          digest: digest, buffer: &buffer)
+                record.sha256 = sha256
+                if status.linkCount > 1 { firstPathOfInode[inode] = (path, sha256) }
                 files += 1
-                bytes += entry.size
-                newest = max(newest, mtime)
+                bytes += status.size
+                newest = max(newest, status.mtime)
             }
-        case .special:
-            continue
+        default:
+            return
         }
-        indexEntries.append(record)
+        entries.append(record)
     }
-    let archiveDigest = try tar.finish()
-
-    let formatter = ISO8601DateFormatter()
-    let index = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: root, created: formatter.string(from: Date()),
-                             archive: .init(size: sink.written, sha256: archiveDigest.hex),
-                             files: files, bytes: bytes, newestMtime: newest, entries: indexEntries)
-    try fileOutput?.commit()
-    if let indexWriter {
-        try indexWriter.write(try index.encoded())
-        try indexWriter.commit()
-    }
-    return index
 }
 
 /// The session directory, checked: it exists, is a directory, and can be listed.
@@ -151,29 +173,31 @@ func sessionRoot(_ path: String) throws -> String {
     guard isDirectory.boolValue else {
         throw Failure.noInput("\(path): not a directory: s3-archive takes a session directory (use s3-put for a single file)")
     }
-    guard access(path, R_OK | X_OK) == 0 else {
+    guard FileOperations.isReadable(FilePath(path), directory: true) else {
         throw Failure.noInput("\(path): permission denied: make the directory readable")
     }
     // Absolute and without `.`/`..`, so that `s3-archive .` is named after the directory it is.
     return URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
 }
 
-/// Streams one file into the tar, hashing the same bytes; the file must hold exactly `size` bytes throughout.
-private func copyFile(_ path: String, size: Int, into tar: TarWriter, digest: Digest, buffer: inout [UInt8]) throws -> String {
-    let reader = try FileReader(path: path)
+/// Streams one file into the tar, hashing the same bytes. The file opened must be the one scanned (no symlink
+/// swapped in, same device and inode), and must hold exactly its scanned size throughout.
+private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter, digest: Digest, buffer: inout [UInt8]) throws -> String {
+    let reader = try FileReader(scanned: path, as: scanned)
+    let size = scanned.size
     let chunk = 4 << 20
     var remaining = size
     while remaining > 0 {
         let n = try reader.read(into: &buffer, count: min(chunk, remaining))
         if n == 0 {
-            throw Failure(.ioError, "\(path): the file shrank while it was archived (\(size - remaining) of \(size) bytes): archive the session again once it is stable")
+            throw Failure(.ioError, "\(path.displayString): the file shrank while it was archived (\(size - remaining) of \(size) bytes): archive the session again once it is stable")
         }
         digest.update(buffer[..<n])
         try tar.writeData(buffer[..<n])
         remaining -= n
     }
     if try reader.read(into: &buffer, count: 1) > 0 {
-        throw Failure(.ioError, "\(path): the file grew while it was archived (beyond \(size) bytes): archive the session again once it is stable")
+        throw Failure(.ioError, "\(path.displayString): the file grew while it was archived (beyond \(size) bytes): archive the session again once it is stable")
     }
     return digest.finish().hex
 }

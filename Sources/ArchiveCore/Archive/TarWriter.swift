@@ -1,8 +1,5 @@
 import CArchive
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A libarchive failure, with libarchive's own words.
 public struct ArchiveLibraryError: ReportableError {
@@ -13,8 +10,8 @@ public struct ArchiveLibraryError: ReportableError {
 
 /// One tar entry to write: what libarchive needs to make its header.
 public struct TarHeader: Sendable {
-    public enum Kind: Sendable { case file, directory, symlink(target: String), hardlink(target: String) }
-    public var path: String
+    public enum Kind: Sendable { case file, directory, symlink(target: [UInt8]), hardlink(target: ArchivePath) }
+    public var path: ArchivePath
     public var kind: Kind
     public var size: Int
     public var mode: UInt32
@@ -103,7 +100,7 @@ final class TarWriter {
         // libarchive converts names through the C locale; under plain "C" it cannot hold UTF-8 names. Names go in
         // through the locale (copy_pathname), not the _utf8 setters, which fold decomposed Unicode (NFD) to NFC
         // and would make two distinct names one.
-        if setlocale(LC_CTYPE, nil).map({ String(cString: $0) }) == "C" { setlocale(LC_CTYPE, "C.UTF-8") }
+        CLocale.ensureUTF8CharacterType()
         guard let a = archive_write_new(), let e = archive_entry_new() else {
             throw ArchiveLibraryError(message: "libarchive: out of memory")
         }
@@ -134,11 +131,12 @@ final class TarWriter {
 
     func writeHeader(_ header: TarHeader) throws {
         archive_entry_clear(entry)
-        archive_entry_copy_pathname(entry, header.path)
+        withCString(header.path.bytes) { archive_entry_copy_pathname(entry, $0) }
         archive_entry_set_perm(entry, mode_t(header.mode & 0o7777))
         archive_entry_set_uid(entry, la_int64_t(header.uid))
         archive_entry_set_gid(entry, la_int64_t(header.gid))
         archive_entry_set_mtime(entry, time_t(header.mtimeSeconds), header.mtimeNanoseconds)
+        var namesAreUTF8 = header.path.isUTF8
         switch header.kind {
         case .file:
             archive_entry_set_filetype(entry, 0o100000)
@@ -148,14 +146,28 @@ final class TarWriter {
             archive_entry_set_size(entry, 0)
         case .symlink(let target):
             archive_entry_set_filetype(entry, 0o120000)
-            archive_entry_copy_symlink(entry, target)
+            withCString(target) { archive_entry_copy_symlink(entry, $0) }
             archive_entry_set_size(entry, 0)
+            namesAreUTF8 = namesAreUTF8 && String(validating: target, as: UTF8.self) != nil
         case .hardlink(let target):
             archive_entry_set_filetype(entry, 0o100000)
-            archive_entry_copy_hardlink(entry, target)
+            withCString(target.bytes) { archive_entry_copy_hardlink(entry, $0) }
             archive_entry_set_size(entry, 0)
+            namesAreUTF8 = namesAreUTF8 && target.isUTF8
         }
-        try check(archive_write_header(handle, entry))
+        let code = archive_write_header(handle, entry)
+        // A name that is not UTF-8 cannot be translated for the pax header: libarchive then stores its exact
+        // bytes (hdrcharset=BINARY, which GNU tar and bsdtar read back as they are) and warns. That is what we
+        // want; any other warning still fails.
+        if code == ARCHIVE_WARN, !namesAreUTF8, sink.failure == nil { return }
+        try check(code)
+    }
+
+    /// Hands libarchive a NUL-terminated copy of `bytes`.
+    private func withCString<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> R) -> R {
+        (bytes + [0]).withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { body($0.baseAddress!) }
+        }
     }
 
     func writeData(_ bytes: ArraySlice<UInt8>) throws {

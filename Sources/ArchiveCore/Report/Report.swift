@@ -151,7 +151,7 @@ func sessionsTable(root: String, year: String?, only: SessionState?, excluding: 
         let found = byPath[session.path] ?? byName[session.name]
         if let backup = found {
             state = backup.files == session.files && backup.bytes == session.bytes
-                && abs(backup.newest - session.newestMtime) < 0.001 ? .backedUp : .changed
+                && abs(backup.newest - session.newestMtime) < 0.001 && session.unreadable.isEmpty ? .backedUp : .changed
         } else {
             state = .notBackedUp
         }

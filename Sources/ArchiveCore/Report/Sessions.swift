@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemPackage
 
 /// A session directory on disk and its fingerprint: regular files, their bytes, the newest mtime.
 public struct SessionOnDisk: Sendable {
@@ -11,6 +9,9 @@ public struct SessionOnDisk: Sendable {
     public var files: Int
     public var bytes: Int
     public var newestMtime: Double
+    /// Folders or files the walk could not read: the fingerprint is incomplete, so the session never counts as
+    /// backed up (s3-archive will name what it cannot read).
+    public var unreadable: [String] = []
 }
 
 /// What the catalog says of a session's backup, compared with the disk.
@@ -72,55 +73,63 @@ public enum SessionFinder {
 
     /// The folders in a directory, by the type readdir already gives (an lstat only where it gives none).
     static func folders(in path: String) throws -> [String] {
-        guard let handle = opendir(path) else { throw Failure.noInput("\(path): cannot list the directory") }
-        defer { closedir(handle) }
+        let directory = FilePath(path)
+        let entries: [DirectoryEntry]
+        do { entries = try Directory.entries(of: directory) } catch {
+            throw Failure.noInput("\(path): cannot list the directory (\((error as? Errno)?.description ?? "\(error)"))")
+        }
         var names: [String] = []
-        while let item = readdir(handle) {
-            let name = withUnsafeBytes(of: item.pointee.d_name) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasPrefix(".") { continue }
-            switch Int32(item.pointee.d_type) {
-            case Int32(DT_DIR): names.append(name)
-            case Int32(DT_UNKNOWN):
-                var info = stat()
-                if lstat(path + "/" + name, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { names.append(name) }
-            default: continue
-            }
+        for entry in entries where entry.name.first != 0x2E {
+            let kind = try? entry.kind ?? FileStatus.of(directory.appending(bytes: entry.name)).kind
+            if kind == .directory { names.append(PathBytes.display(entry.name)) }
         }
         return names.sorted()
     }
 
-    /// Walks the session with lstat only (no file is opened): the same numbers s3-archive's index records.
+    /// Walks the session with lstat only (no file is opened): the same numbers s3-archive's index records. Names
+    /// are bytes, so a Latin-1 file counts like any other.
     static func fingerprint(name: String, path: String, year: String?, excluding: [String] = []) -> SessionOnDisk {
         var files = 0, bytes = 0
         var newest = 0.0
-        var stack = [path]
+        var unreadable: [String] = []
+        let root = FilePath(path)
+        var stack: [ArchivePath] = [ArchivePath(bytes: [])]
         // Hard links count once, as s3-archive stores their data once.
         var seen = Set<String>()
-        while let directory = stack.popLast() {
-            guard let handle = opendir(directory) else { continue }
-            while let item = readdir(handle) {
-                let entry = withUnsafeBytes(of: item.pointee.d_name) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
-                if entry == "." || entry == ".." { continue }
-                let full = directory + "/" + entry
-                if !excluding.isEmpty,
-                   SessionScanner.isExcluded(String(full.dropFirst(path.count + 1)), name: entry, excluding) { continue }
-                var info = stat()
-                guard lstat(full, &info) == 0 else { continue }
-                switch info.st_mode & S_IFMT {
-                case S_IFDIR: stack.append(full)
-                case S_IFREG:
-                    if info.st_nlink > 1, !seen.insert("\(info.st_dev):\(info.st_ino)").inserted { continue }
+        while let relative = stack.popLast() {
+            let directory = root.appending(bytes: relative.bytes)
+            let entries: [DirectoryEntry]
+            do { entries = try Directory.entries(of: directory) } catch {
+                unreadable.append(directory.displayString)
+                continue
+            }
+            for entry in entries {
+                let child = relative.appending(ArchivePath(bytes: entry.name))
+                if !excluding.isEmpty, SessionScanner.isExcluded(child, name: ArchivePath(bytes: entry.name), excluding) { continue }
+                if entry.kind == .directory {
+                    stack.append(child)
+                    continue
+                }
+                if let kind = entry.kind, kind != .file { continue }
+                guard let status = try? FileStatus.of(root.appending(bytes: child.bytes)) else {
+                    unreadable.append(root.appending(bytes: child.bytes).displayString)
+                    continue
+                }
+                switch status.kind {
+                case .directory: stack.append(child)
+                case .file:
+                    if status.linkCount > 1, !seen.insert("\(status.device):\(status.inode)").inserted { continue }
                     files += 1
-                    bytes += Int(info.st_size)
-                    newest = max(newest, Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+                    bytes += status.size
+                    newest = max(newest, status.mtime)
                 default: break
                 }
             }
-            closedir(handle)
         }
         let derivedYear = year ?? KeyTemplate.date(fromSession: name)?.0
             ?? (newest > 0 ? KeyTemplate.today(Date(timeIntervalSince1970: newest)).0 : "")
-        return SessionOnDisk(name: name, path: path, year: derivedYear, files: files, bytes: bytes, newestMtime: newest)
+        return SessionOnDisk(name: name, path: path, year: derivedYear, files: files, bytes: bytes, newestMtime: newest,
+                             unreadable: unreadable)
     }
 }
 

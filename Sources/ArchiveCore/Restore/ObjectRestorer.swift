@@ -77,7 +77,7 @@ struct ObjectRestorer {
                 writer.discard()
                 return .failed("ETag mismatch after download: the object's bytes do not give its ETag \(info.etag)")
             }
-            writer.setAttributes(mode: nil, mtime: info.lastModified?.timeIntervalSince1970)
+            try writer.setAttributes(mode: nil, mtime: info.lastModified?.timeIntervalSince1970)
             try writer.commit(durable: false)
             return damaged ? .healed(reason: "ETag mismatch") : .downloaded(bytes: size, seconds: Date().timeIntervalSince(started))
         } catch {

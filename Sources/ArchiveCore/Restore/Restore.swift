@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemPackage
 
 /// Everything s3-restore was asked to do.
 public struct RestoreRequest: Sendable {
@@ -98,7 +96,11 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
     var outcome = RestoreOutcome()
     let started = Date()
     // Files are renamed into place unsynced; one flush of the file system before each report makes them durable.
-    defer { if !request.dryRun { syncFileSystem(containing: destination.root) } }
+    func flush() throws {
+        do { try Directory.syncFileSystem(containing: destination.rootPath) } catch {
+            throw LocalFileError(path: destination.root, errno: error as? Errno ?? .ioError, action: "flush the restored files to disk", isInput: false)
+        }
+    }
     for source in sources {
         switch source {
         case .archive(let url, let key):
@@ -111,7 +113,7 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
             }
             outcome.failedFiles += report.failed
             if !request.dryRun {
-                syncFileSystem(containing: destination.root)
+                try flush()
                 outcome.reports.append(try report.write(in: destination.root))
             }
         case .object(let url, let key, let relative, let info):
@@ -123,9 +125,12 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
                 outcome.pendingObjects += 1
                 continue
             }
-            report.files = files
+            report.files = files.map { (ArchivePath($0.path), $0.outcome) }
             outcome.failedFiles += report.failed
-            if !request.dryRun { outcome.reports.append(try report.write(in: destination.root)) }
+            if !request.dryRun {
+                try flush()
+                outcome.reports.append(try report.write(in: destination.root))
+            }
         case .objects(let prefix, let items):
             let objectStore = try store(for: prefix)
             let restorer = ObjectRestorer(store: objectStore, destination: destination, request: request, warn: warn)
@@ -136,9 +141,12 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
                 outcome.pendingObjects += 1
                 continue
             }
-            report.files = files
+            report.files = files.map { (ArchivePath($0.path), $0.outcome) }
             outcome.failedFiles += report.failed
-            if !request.dryRun { outcome.reports.append(try report.write(in: destination.root)) }
+            if !request.dryRun {
+                try flush()
+                outcome.reports.append(try report.write(in: destination.root))
+            }
         }
     }
     return outcome
@@ -207,6 +215,15 @@ struct ArchiveRestorer {
     let request: RestoreRequest
     let warn: @Sendable (String) -> Void
 
+    /// What the index asks for, sorted out before any byte moves.
+    private struct Plan {
+        var fetch: [FetchFile] = []
+        var links: [(ArchiveIndex.Entry, FilePath)] = []
+        var directories: [(ArchiveIndex.Entry, FilePath)] = []
+        /// The report's lines, in index order (folders are not listed).
+        var order: [ArchivePath] = []
+    }
+
     /// The report, or nil when the archive is in cold storage and not readable yet.
     func run(started: Date) throws -> StatusReport? {
         let indexBytes = try store.get(key + ".index.json", range: nil)
@@ -214,92 +231,86 @@ struct ArchiveRestorer {
         var report = StatusReport(source: url.description, sourceLabel: "Archive", session: index.session,
                                   bucket: bucketName(url), destination: destination.root, started: started)
         let outcomes = Outcomes()
-        var fetch: [FetchFile] = []
-        var links: [(ArchiveIndex.Entry, String)] = []
-        var directories: [(ArchiveIndex.Entry, String)] = []
-        var order: [String] = []
+        let plan = try makePlan(index, outcomes: outcomes)
+        if !plan.fetch.isEmpty {
+            if request.dryRun {
+                for file in plan.fetch { warn("(dry run) would fetch \(file.entry.path) (\(ByteSize.format(file.entry.size)))") }
+            }
+            guard try ensureReadable(store, keys: [key], request: request, warn: warn) else { return nil }
+            if !request.dryRun { fetchRanges(coalesce(plan.fetch), outcomes: outcomes) }
+        }
+        if !request.dryRun {
+            for (entry, path) in plan.links { outcomes.set(entry.path, makeLink(entry, at: path, outcomes: outcomes)) }
+            // Folders last and deepest first: writing their files changed their times. Through a descriptor opened
+            // with O_NOFOLLOW: a folder swapped for a symlink is not followed out of the destination.
+            for (entry, path) in plan.directories.reversed() {
+                do { try FileAttributes.setFolder(path, mode: entry.mode, mtime: entry.mtime) } catch {
+                    warn("\(path.displayString): cannot set the folder's mode and time: \((error as? Errno)?.description ?? "\(error)")")
+                }
+            }
+        }
+        report.files = plan.order.map { ($0, outcomes.get($0) ?? .skipped) }
+        return report
+    }
 
+    /// Sorts every entry into fetch, link or folder; refused paths and intact files get their outcome here.
+    private func makePlan(_ index: ArchiveIndex, outcomes: Outcomes) throws -> Plan {
+        var plan = Plan()
         // A path through one of this archive's own symlinks is refused too, though the link does not exist yet.
         let linkPaths = Set(index.entries.filter { $0.type == "symlink" }.map(\.path))
         for entry in index.entries where isIncluded(entry.path) {
-            let path: String
-            if let link = ancestors(of: entry.path).first(where: linkPaths.contains) {
-                if entry.type != "directory" { order.append(entry.path) }
+            let path: FilePath
+            if let link = entry.path.ancestors.first(where: linkPaths.contains) {
+                if entry.type != "directory" { plan.order.append(entry.path) }
                 outcomes.set(entry.path, .failed("refused: the path goes through the archive's symbolic link \(link)"))
                 continue
             }
             switch destination.resolve(entry.path) {
             case .failure(let refusal):
-                if entry.type != "directory" { order.append(entry.path) }
+                if entry.type != "directory" { plan.order.append(entry.path) }
                 outcomes.set(entry.path, .failed(refusal.description))
                 continue
             case .success(let resolved): path = resolved
             }
             switch entry.type {
             case "directory":
-                if !request.dryRun { try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
-                directories.append((entry, path))
+                if !request.dryRun { try? Directory.create(path) }
+                plan.directories.append((entry, path))
             case "symlink", "hardlink":
-                order.append(entry.path)
-                links.append((entry, path))
+                plan.order.append(entry.path)
+                plan.links.append((entry, path))
             default:
-                order.append(entry.path)
+                plan.order.append(entry.path)
                 let existing = try? FileReader.sha256(of: path)
                 if let existing, existing == entry.sha256 {
                     outcomes.set(entry.path, .skipped)
                 } else if let offset = entry.offset, entry.sha256 != nil {
-                    fetch.append(FetchFile(entry: entry, offset: offset, path: path, damaged: existing != nil))
+                    plan.fetch.append(FetchFile(entry: entry, offset: offset, path: path, damaged: existing != nil))
                 } else {
                     outcomes.set(entry.path, .failed("the index has no offset or hash for this file"))
                 }
             }
         }
-
-        if !fetch.isEmpty {
-            if request.dryRun {
-                for file in fetch { warn("(dry run) would fetch \(file.entry.path) (\(ByteSize.format(file.entry.size)))") }
-            }
-            guard try ensureReadable(store, keys: [key], request: request, warn: warn) else { return nil }
-            if !request.dryRun { fetchRanges(coalesce(fetch), outcomes: outcomes) }
-        }
-        if !request.dryRun {
-            for (entry, path) in links { outcomes.set(entry.path, makeLink(entry, at: path, outcomes: outcomes)) }
-            // Folders last and deepest first: writing their files changed their times.
-            for (entry, path) in directories.reversed() {
-                setAttributes(path: path, mode: entry.mode, mtime: entry.mtime)
-            }
-        }
-        report.files = order.map { ($0, outcomes.get($0) ?? .skipped) }
-        return report
+        return plan
     }
 
-    /// `a/b/c` → `a`, `a/b`.
-    func ancestors(of path: String) -> [String] {
-        var result: [String] = []
-        var current = Paths.parent(path)
-        while !current.isEmpty, current != "/" {
-            result.append(current)
-            current = Paths.parent(current)
-        }
-        return result
-    }
-
-    func isIncluded(_ path: String) -> Bool {
+    /// An `--include` pattern matches the archive path, its last name, or the path below the session folder.
+    func isIncluded(_ path: ArchivePath) -> Bool {
         request.includes.isEmpty || request.includes.contains { pattern in
-            fnmatch(pattern, path, 0) == 0 || fnmatch(pattern, Paths.name(path), 0) == 0
-                || fnmatch(pattern, String(path.drop { $0 != "/" }.dropFirst()), 0) == 0
+            Glob.matches(pattern, path.bytes) || Glob.matches(pattern, path.name.bytes)
+                || Glob.matches(pattern, path.droppingFirstComponent.bytes)
         }
     }
 
     /// Neighbouring files (only tar headers between them: under 64 KiB) go in one ranged GET of up to 256 MiB.
+    /// Ranges grow in place: a copy of the last range per file would make 100,000 files quadratic.
     func coalesce(_ files: [FetchFile]) -> [FetchRange] {
         var ranges: [FetchRange] = []
         for file in files.sorted(by: { $0.offset < $1.offset }) {
             let end = file.offset + file.entry.size
-            if var last = ranges.last, file.offset - last.end < 64 << 10, end - last.start <= 256 << 20 {
-                last.files.append(file)
-                last.end = max(last.end, end)
-                ranges[ranges.count - 1] = last
+            if let last = ranges.indices.last, file.offset - ranges[last].end < 64 << 10, end - ranges[last].start <= 256 << 20 {
+                ranges[last].files.append(file)
+                ranges[last].end = max(ranges[last].end, end)
             } else {
                 ranges.append(FetchRange(start: file.offset, end: end, files: [file]))
             }
@@ -336,8 +347,8 @@ struct ArchiveRestorer {
                 outcomes.set(file.entry.path, .failed("SHA-256 mismatch after download (the archive or index is damaged)"))
                 return
             }
-            sink.writer.setAttributes(mode: file.entry.mode, mtime: file.entry.mtime)
             do {
+                try sink.writer.setAttributes(mode: file.entry.mode, mtime: file.entry.mtime)
                 try sink.writer.commit(durable: false)
                 outcomes.set(file.entry.path, file.damaged ? .healed(reason: "hash mismatch")
                     : .downloaded(bytes: file.entry.size, seconds: Date().timeIntervalSince(started)))
@@ -392,21 +403,19 @@ struct ArchiveRestorer {
     }
 
     /// Symlinks are recreated as they were; hard links point at their (restored) target.
-    func makeLink(_ entry: ArchiveIndex.Entry, at path: String, outcomes: Outcomes) -> FileOutcome {
-        let target = entry.target ?? ""
+    func makeLink(_ entry: ArchiveIndex.Entry, at path: FilePath, outcomes: Outcomes) -> FileOutcome {
+        let target = entry.target ?? ArchivePath(bytes: [])
         do {
             try destination.makeParents(of: path)
             // Only a file or a link is ever replaced; a folder in the way (with someone's files) is left alone.
-            var info = stat()
-            if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-                return .failed("a folder is in the way: move \(path) aside and run again")
+            let existing = try FileStatus.ifExists(path)
+            if existing?.kind == .directory {
+                return .failed("a folder is in the way: move \(path.displayString) aside and run again")
             }
             if entry.type == "symlink" {
-                if let existing = try? FileManager.default.destinationOfSymbolicLink(atPath: path), existing == target {
-                    return .skipped
-                }
-                unlink(path)
-                try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
+                if existing?.kind == .symlink, (try? FileOperations.linkTarget(of: path)) == target.bytes { return .skipped }
+                if existing != nil { try FileOperations.remove(path) }
+                try FileOperations.makeSymlink(at: path, target: target.bytes)
                 return .downloaded(bytes: 0, seconds: 0)
             }
             guard case .success(let targetPath) = destination.resolve(target) else {
@@ -414,11 +423,11 @@ struct ArchiveRestorer {
             }
             if let outcome = outcomes.get(target), !outcome.isSuccess { return .failed("its target \(target) failed") }
             if (try? FileReader.sha256(of: path)) == entry.sha256 { return .skipped }
-            unlink(path)
-            try FileManager.default.linkItem(atPath: targetPath, toPath: path)
+            if existing != nil { try FileOperations.remove(path) }
+            try FileOperations.makeHardLink(at: path, to: targetPath)
             return .downloaded(bytes: 0, seconds: 0)
         } catch {
-            return .failed("cannot make the link: \(error.localizedDescription)")
+            return .failed("cannot make the link: \((error as? Errno)?.description ?? "\(error)")")
         }
     }
 }
@@ -427,7 +436,7 @@ struct ArchiveRestorer {
 struct FetchFile: Sendable {
     let entry: ArchiveIndex.Entry
     let offset: Int
-    let path: String
+    let path: FilePath
     let damaged: Bool
 }
 
@@ -452,9 +461,9 @@ final class FileSink {
 /// Each file's outcome, set by whichever worker finished it.
 final class Outcomes: @unchecked Sendable {
     private let lock = NSLock()
-    private var byPath: [String: FileOutcome] = [:]
-    func set(_ path: String, _ outcome: FileOutcome) { lock.withLock { byPath[path] = outcome } }
-    func get(_ path: String) -> FileOutcome? { lock.withLock { byPath[path] } }
+    private var byPath: [ArchivePath: FileOutcome] = [:]
+    func set(_ path: ArchivePath, _ outcome: FileOutcome) { lock.withLock { byPath[path] = outcome } }
+    func get(_ path: ArchivePath) -> FileOutcome? { lock.withLock { byPath[path] } }
 }
 
 /// Hands out 0, 1, 2… to worker threads.

@@ -1,53 +1,57 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import SystemPackage
 
 /// Where restored files may go: only below the destination. Paths from an index or a key are checked before
 /// anything is written: no absolute paths, no `..`, and no way through a symbolic link that could lead out.
 public struct Destination: Sendable {
+    /// The destination, absolute, for messages and reports.
     public let root: String
+    public let rootPath: FilePath
 
     /// The destination must exist and be writable, or nothing is fetched.
     public init(_ path: String) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard (try? FilePath(path).stat())?.type == .directory else {
             throw Failure(.ioError, "\(path): the destination directory does not exist: create it first (mkdir -p \(path))")
         }
-        guard access(path, W_OK | X_OK) == 0 else {
+        guard FileOperations.isWritableDirectory(FilePath(path)) else {
             throw Failure(.ioError, "\(path): the destination directory is not writable: check its permissions")
         }
         root = URL(fileURLWithPath: path).standardizedFileURL.path
+        rootPath = FilePath(root)
     }
 
     /// The local path for `relative`, or why it is refused.
-    public func resolve(_ relative: String) -> Result<String, PathRefusal> {
-        if relative.isEmpty || relative.hasPrefix("/") { return .failure(.absolute) }
-        let components = relative.split(separator: "/", omittingEmptySubsequences: true)
-        if components.contains("..") { return .failure(.parent) }
-        if relative.utf8.contains(0) { return .failure(.absolute) }
+    public func resolve(_ relative: ArchivePath) -> Result<FilePath, PathRefusal> {
+        if relative.isEmpty || relative.bytes.first == 0x2F || relative.bytes.contains(0) { return .failure(.absolute) }
+        let components = relative.components.filter { $0 != [0x2E] }
+        if components.contains(where: { $0 == [0x2E, 0x2E] }) { return .failure(.parent) }
+        if components.isEmpty { return .failure(.absolute) }
         // Every folder on the way must be a real folder (or not exist yet): a symlink could point anywhere.
-        var current = root
-        for component in components.dropLast() where component != "." {
-            current += "/" + component
-            var info = stat()
-            if lstat(current, &info) == 0 {
-                if (info.st_mode & S_IFMT) == S_IFLNK { return .failure(.throughSymlink(current)) }
-                if (info.st_mode & S_IFMT) != S_IFDIR { return .failure(.notADirectory(current)) }
-            }
+        var current = rootPath
+        for component in components.dropLast() {
+            current = current.appending(bytes: Array(component))
+            guard let status = try? FileStatus.ifExists(current) else { continue }
+            if status.kind == .symlink { return .failure(.throughSymlink(current.displayString)) }
+            if status.kind != .directory { return .failure(.notADirectory(current.displayString)) }
         }
-        return .success(root + "/" + components.filter { $0 != "." }.joined(separator: "/"))
+        return .success(rootPath.appending(bytes: Array(components.joined(separator: [0x2F]))))
+    }
+
+    /// The local path for a key's relative name (always UTF-8), or why it is refused.
+    public func resolve(_ relative: String) -> Result<String, PathRefusal> {
+        resolve(ArchivePath(relative)).map(\.displayString)
     }
 
     /// Creates the folders leading to `path` (already resolved, so inside the destination).
-    func makeParents(of path: String) throws {
-        let parent = Paths.parent(path)
-        do {
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        } catch {
-            throw Failure(.ioError, "\(parent): cannot create the folder: \(error.localizedDescription)")
+    func makeParents(of path: FilePath) throws {
+        var parent = path
+        parent.removeLastComponent()
+        do { try Directory.create(parent) } catch {
+            throw Failure(.ioError, "\(parent.displayString): cannot create the folder: \((error as? Errno)?.description ?? "\(error)")")
         }
     }
+
+    func makeParents(of path: String) throws { try makeParents(of: FilePath(path)) }
 }
 
 /// Why an entry's path was refused.

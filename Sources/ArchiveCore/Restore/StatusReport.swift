@@ -31,7 +31,8 @@ public struct StatusReport: Sendable {
     public var bucket: String
     public var destination: String
     public var started: Date
-    public var files: [(path: String, outcome: FileOutcome)] = []
+    /// Each file's path inside the archive or prefix (bytes: a Latin-1 name is reported as it is) and outcome.
+    public var files: [(path: ArchivePath, outcome: FileOutcome)] = []
 
     public var failed: Int { files.filter { !$0.outcome.isSuccess }.count }
     public var status: String {
@@ -46,24 +47,26 @@ public struct StatusReport: Sendable {
         return formatter.string(from: date)
     }
 
-    public var text: String {
-        var lines = ["Download Status Report", "======================", ""]
-        lines.append("\(sourceLabel): \(source)")
-        lines.append("Session: \(session)")
-        lines.append("Bucket: \(bucket)")
-        lines.append("Timestamp: \(Self.stamp(started, format: "yyyy-MM-dd HH:mm:ss")) UTC")
-        lines.append("Destination: \(destination)")
-        lines.append("")
-        lines.append("Files:")
-        for file in files { lines.append("\(file.path): \(file.outcome.line)") }
-        lines.append("")
-        lines.append("Summary:")
-        lines.append("Total files: \(files.count)")
-        lines.append("Successful: \(files.count - failed)")
-        lines.append("Failed: \(failed)")
-        lines.append("Status: \(status)")
-        return lines.joined(separator: "\n") + "\n"
+    /// The report's bytes: text, but for file names, which are written byte for byte.
+    public var bytes: [UInt8] {
+        var header = ["Download Status Report", "======================", ""]
+        header.append("\(sourceLabel): \(source)")
+        header.append("Session: \(session)")
+        header.append("Bucket: \(bucket)")
+        header.append("Timestamp: \(Self.stamp(started, format: "yyyy-MM-dd HH:mm:ss")) UTC")
+        header.append("Destination: \(destination)")
+        header.append("")
+        header.append("Files:")
+        var result = Array((header.joined(separator: "\n") + "\n").utf8)
+        for file in files { result += file.path.bytes + Array(": \(file.outcome.line)\n".utf8) }
+        let summary = ["", "Summary:", "Total files: \(files.count)", "Successful: \(files.count - failed)",
+                       "Failed: \(failed)", "Status: \(status)"]
+        result += Array((summary.joined(separator: "\n") + "\n").utf8)
+        return result
     }
+
+    /// The report as text (names that are not UTF-8 shown with replacement characters).
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
 
     /// Writes the report beside the restored files (atomically) and returns its path.
     public func write(in directory: String) throws -> String {
@@ -76,7 +79,7 @@ public struct StatusReport: Sendable {
             copy += 1
         }
         let writer = try AtomicFileWriter(path: path, createDirectories: false)
-        try writer.write(Array(text.utf8))
+        try writer.write(bytes)
         try writer.commit()
         return path
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// The local-directory implementation of `ObjectStore` (`file:///path`): a NAS, an external disk, a test.
 /// Objects are plain files. What S3 would keep beside an object (its ETag, part size, class, metadata) lives in
@@ -47,7 +48,7 @@ public struct LocalStore: ObjectStore {
 
     public func head(_ key: String) throws -> ObjectInfo? {
         let reader: FileReader
-        do { reader = try FileReader(path: path(key)) } catch let error as LocalFileError where error.errno == ENOENT {
+        do { reader = try FileReader(path: path(key)) } catch let error as LocalFileError where error.errno == .noSuchFileOrDirectory {
             return nil
         }
         let size = reader.size ?? 0
@@ -83,7 +84,7 @@ public struct LocalStore: ObjectStore {
                                                         metadata: options.metadata, modified: 0))
             try data.write(to: URL(fileURLWithPath: directory + "/options.json"))
         } catch {
-            throw LocalFileError(path: directory, errno: EACCES, action: "create the upload directory", isInput: false)
+            throw Failure(.ioError, "\(directory): cannot create the upload directory: \(error.localizedDescription)")
         }
         return id
     }

@@ -145,13 +145,13 @@ func readBack(_ store: ObjectStore, key: String, record: Record, index: ArchiveI
             fileDigest.update(UnsafeRawBufferPointer(rebasing: chunk[cursor..<(cursor + take)]))
             cursor += take
             if here + take == end {
-                if fileDigest.finish().hex != file.sha256 { damaged.append(file.path) }
+                if fileDigest.finish().hex != file.sha256 { damaged.append(file.path.description) }
                 fileIndex += 1
             }
         }
         // Empty files at the current position.
         while fileIndex < files.count, files[fileIndex].size == 0, files[fileIndex].offset! <= position + chunk.count {
-            if fileDigest.finish().hex != files[fileIndex].sha256 { damaged.append(files[fileIndex].path) }
+            if fileDigest.finish().hex != files[fileIndex].sha256 { damaged.append(files[fileIndex].path.description) }
             fileIndex += 1
         }
         position += chunk.count
@@ -160,7 +160,7 @@ func readBack(_ store: ObjectStore, key: String, record: Record, index: ArchiveI
     let etag = etagOfStream.finish()
     if let index {
         while fileIndex < files.count, files[fileIndex].size == 0 {
-            if fileDigest.finish().hex != files[fileIndex].sha256 { damaged.append(files[fileIndex].path) }
+            if fileDigest.finish().hex != files[fileIndex].sha256 { damaged.append(files[fileIndex].path.description) }
             fileIndex += 1
         }
         if !damaged.isEmpty { return "damaged: \(damaged.joined(separator: ", "))" }

@@ -1,0 +1,109 @@
+import Foundation
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Names in the file system: remove, rename, link, read a link, check access.
+public enum FileOperations {
+    public static func remove(_ path: FilePath) throws {
+        try Errno.check { path.withPlatformString { unlink($0) } }
+    }
+
+    public static func rename(_ from: FilePath, to: FilePath) throws {
+        try Errno.check { from.withPlatformString { a in to.withPlatformString { b in Glibc.rename(a, b) } } }
+    }
+
+    /// Makes a symbolic link at `path` holding `target`'s bytes.
+    public static func makeSymlink(at path: FilePath, target: [UInt8]) throws {
+        let targetPath = FilePath(bytes: target)
+        try Errno.check { targetPath.withPlatformString { t in path.withPlatformString { symlink(t, $0) } } }
+    }
+
+    /// Makes `path` another name of the file at `existing`.
+    public static func makeHardLink(at path: FilePath, to existing: FilePath) throws {
+        try Errno.check { existing.withPlatformString { e in path.withPlatformString { link(e, $0) } } }
+    }
+
+    /// The bytes a symbolic link holds.
+    public static func linkTarget(of path: FilePath) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = try buffer.withUnsafeMutableBytes { raw in
+            try Errno.check {
+                Int32(path.withPlatformString { readlink($0, raw.baseAddress!.assumingMemoryBound(to: CChar.self), raw.count - 1) })
+            }
+        }
+        return Array(buffer[..<Int(n)])
+    }
+
+    /// True when this process may read (and, for folders, enter) `path`.
+    public static func isReadable(_ path: FilePath, directory: Bool = false) -> Bool {
+        path.withPlatformString { access($0, directory ? (R_OK | X_OK) : R_OK) } == 0
+    }
+
+    /// True when this process may create files in the folder `path`.
+    public static func isWritableDirectory(_ path: FilePath) -> Bool {
+        path.withPlatformString { access($0, W_OK | X_OK) } == 0
+    }
+}
+
+/// Modes and times, set through descriptors so that a symlink put in the way is never followed.
+public enum FileAttributes {
+    /// The process's umask, read from /proc (umask(2) cannot read it without changing it, racing other threads).
+    static let umask: UInt32 = {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Umask:") }),
+           let value = UInt32(line.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8) {
+            return value
+        }
+        return 0o022
+    }()
+
+    static func setMode(_ descriptor: FileDescriptor, _ mode: UInt32) throws {
+        try Errno.check { fchmod(descriptor.rawValue, mode_t(mode & 0o7777)) }
+    }
+
+    static func setTimes(_ descriptor: FileDescriptor, mtime: Double) throws {
+        let seconds = mtime.rounded(.down)
+        let time = timespec(tv_sec: time_t(seconds), tv_nsec: Int((mtime - seconds) * 1e9))
+        var times = [time, time]
+        try Errno.check { futimens(descriptor.rawValue, &times) }
+    }
+
+    /// Sets a folder's mode and time through a descriptor opened with O_NOFOLLOW | O_DIRECTORY: when `path` is
+    /// (or has become) a symlink, nothing is changed and ELOOP or ENOTDIR is thrown.
+    public static func setFolder(_ path: FilePath, mode: UInt32?, mtime: Double?) throws {
+        let descriptor = try FileDescriptor.open(path, .readOnly, options: [.directory, .noFollow, .closeOnExec])
+        try descriptor.closing {
+            if let mode { try setMode(descriptor, mode) }
+            if let mtime { try setTimes(descriptor, mtime: mtime) }
+        }
+    }
+}
+
+/// Terminals: where progress bars go and binary data must not.
+public enum Terminal {
+    public static func isTerminal(_ descriptor: Int32) -> Bool { isatty(descriptor) == 1 }
+    public static var standardOutputIsTerminal: Bool { isTerminal(STDOUT_FILENO) }
+    public static var standardErrorIsTerminal: Bool { isTerminal(STDERR_FILENO) }
+}
+
+/// Shell-style patterns (`*.tmp`, `calib/*`) matched against names as bytes.
+public enum Glob {
+    public static func matches(_ pattern: String, _ subject: [UInt8]) -> Bool {
+        let path = FilePath(bytes: subject)
+        return pattern.withCString { p in path.withPlatformString { fnmatch(p, $0, 0) == 0 } }
+    }
+
+    public static func matches(_ pattern: String, _ subject: String) -> Bool {
+        pattern.withCString { p in subject.withCString { fnmatch(p, $0, 0) == 0 } }
+    }
+}
+
+/// The C library's locale: libarchive converts names through LC_CTYPE.
+enum CLocale {
+    /// Under plain "C", libarchive cannot hold UTF-8 names: switch character handling to C.UTF-8.
+    static func ensureUTF8CharacterType() {
+        if setlocale(LC_CTYPE, nil).map({ String(cString: $0) }) == "C" { setlocale(LC_CTYPE, "C.UTF-8") }
+    }
+}

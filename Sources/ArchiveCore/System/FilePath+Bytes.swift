@@ -1,0 +1,63 @@
+import SystemPackage
+
+/// File names are bytes: a path is built from and taken apart into bytes, never through a `String` that would
+/// replace what is not UTF-8.
+extension FilePath {
+    /// The path from its exact bytes (no terminating NUL).
+    public init(bytes: [UInt8]) {
+        self.init(platformString: bytes.map { CChar(bitPattern: $0) } + [0])
+    }
+
+    /// The path's exact bytes.
+    public var bytes: [UInt8] {
+        withPlatformString { pointer in
+            var result: [UInt8] = []
+            var at = pointer
+            while at.pointee != 0 {
+                result.append(UInt8(bitPattern: at.pointee))
+                at += 1
+            }
+            return result
+        }
+    }
+
+    /// `self/relative`, byte for byte.
+    public func appending(bytes relative: [UInt8]) -> FilePath {
+        relative.isEmpty ? self : FilePath(bytes: bytes + [0x2F] + relative)
+    }
+
+    /// The path for messages: UTF-8 as it is, any other byte as `\xNN`.
+    public var displayString: String { PathBytes.display(bytes) }
+}
+
+/// Bytes of names and paths, shown to people.
+public enum PathBytes {
+    /// UTF-8 as it is; a byte that is not part of valid UTF-8 as `\xNN`, so that two different names never
+    /// look the same in a message.
+    public static func display(_ bytes: [UInt8]) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var result = ""
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            // The longest valid UTF-8 prefix goes as text; the byte that stops it, escaped.
+            var valid = rest.endIndex
+            while valid > rest.startIndex, String(validating: rest[rest.startIndex..<valid], as: UTF8.self) == nil {
+                valid = rest.index(before: valid)
+            }
+            if valid > rest.startIndex {
+                result += String(decoding: rest[rest.startIndex..<valid], as: UTF8.self)
+                rest = rest[valid...]
+            } else {
+                result += "\\x" + String(rest.first!, radix: 16, uppercase: true).leftPadded(to: 2)
+                rest = rest.dropFirst()
+            }
+        }
+        return result
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
