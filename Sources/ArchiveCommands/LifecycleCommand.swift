@@ -61,7 +61,7 @@ public struct LifecycleCommand: ParsableCommand {
                 guard let policy = try Lifecycle.show(bucket: bucket, s3: s3.overrides) else {
                     throw Failure.noInput("s3://\(bucket.replacingOccurrences(of: "s3://", with: "")): no lifecycle configuration: apply one with s3-lifecycle apply")
                 }
-                let table = format == "table" || (format == nil && isatty(STDOUT_FILENO) == 1)
+                let table = format == "table" || (format == nil && Terminal.standardOutputIsTerminal)
                 FileHandle.standardOutput.write(Data((table ? Lifecycle.table(policy).render(.table) : policy.json()).utf8))
             }
         }

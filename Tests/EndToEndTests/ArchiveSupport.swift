@@ -57,19 +57,24 @@ struct TreeSnapshot {
         relative.isEmpty ? root : root + "/" + text(relative)
     }
 
+    /// The absolute path as bytes: exact for names that are not UTF-8.
+    func absoluteBytes(_ relative: PathBytes) -> PathBytes {
+        relative.isEmpty ? bytes(root) : join(bytes(root), relative)
+    }
+
     private mutating func visit(_ relative: PathBytes) throws {
-        let item = try lstatItem(absolute(relative))
+        let item = try lstatItem(absoluteBytes(relative))
         order.append(relative)
         items[relative] = item
         guard item.kind == .directory else { return }
-        for name in try directoryNames(absolute(relative)).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+        for name in try directoryNames(absoluteBytes(relative)).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             try visit(join(relative, name))
         }
     }
 
     /// The contents of a regular file.
     func contents(_ relative: PathBytes) -> Data? {
-        FileManager.default.contents(atPath: absolute(relative))
+        readFile(absoluteBytes(relative))
     }
 }
 
@@ -77,9 +82,33 @@ struct TreeError: Error, CustomStringConvertible {
     let description: String
 }
 
-func lstatItem(_ path: String) throws -> TreeItem {
+/// Calls `body` with `path` as a NUL-terminated C string, byte for byte.
+func withCPath<T>(_ path: PathBytes, _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+    try (path + [0]).withUnsafeBufferPointer { buffer in
+        try buffer.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
+    }
+}
+
+/// A whole file read by its exact path bytes, or nil when it cannot be opened.
+func readFile(_ path: PathBytes) -> Data? {
+    let fd = withCPath(path) { open($0, O_RDONLY) }
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        if n <= 0 { return n == 0 ? data : nil }
+        data.append(contentsOf: buffer[..<n])
+    }
+}
+
+func lstatItem(_ path: String) throws -> TreeItem { try lstatItem(bytes(path)) }
+
+func lstatItem(_ pathBytes: PathBytes) throws -> TreeItem {
     var info = stat()
-    guard lstat(path, &info) == 0 else { throw TreeError(description: "lstat \(path): \(String(cString: strerror(errno)))") }
+    let path = text(pathBytes)
+    guard withCPath(pathBytes, { lstat($0, &info) }) == 0 else { throw TreeError(description: "lstat \(path): \(String(cString: strerror(errno)))") }
     let kind: TreeItem.Kind
     var target: PathBytes?
     switch info.st_mode & S_IFMT {
@@ -88,7 +117,9 @@ func lstatItem(_ path: String) throws -> TreeItem {
     case S_IFLNK:
         kind = .symlink
         var buffer = [UInt8](repeating: 0, count: 4097)
-        let n = buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4096) }
+        let n = buffer.withUnsafeMutableBytes { raw in
+            withCPath(pathBytes) { readlink($0, raw.baseAddress!.assumingMemoryBound(to: CChar.self), 4096) }
+        }
         guard n >= 0 else { throw TreeError(description: "readlink \(path): \(String(cString: strerror(errno)))") }
         target = Array(buffer[..<n])
     default: kind = .other
@@ -100,8 +131,11 @@ func lstatItem(_ path: String) throws -> TreeItem {
 }
 
 /// The names in a directory, as raw bytes, without "." and "..".
-func directoryNames(_ path: String) throws -> [PathBytes] {
-    guard let handle = opendir(path) else {
+func directoryNames(_ path: String) throws -> [PathBytes] { try directoryNames(bytes(path)) }
+
+func directoryNames(_ pathBytes: PathBytes) throws -> [PathBytes] {
+    let path = text(pathBytes)
+    guard let handle = withCPath(pathBytes, { opendir($0) }) else {
         throw TreeError(description: "opendir \(path): \(String(cString: strerror(errno)))")
     }
     defer { closedir(handle) }

@@ -433,6 +433,17 @@ final class ArchiveTests: EndToEndCase {
     /// pipe holds s3-archive back.
     private func archiveWhileResizing(to newSize: Int, expecting word: String,
                                       file: StaticString = #filePath, line: UInt = #line) throws {
+        try archiveWhileChanging(expecting: word, status: 74, blockedBefore: newSize, file: file, line: line) { big, _ in
+            XCTAssertEqual(truncate(big, off_t(newSize)), 0, "truncate", file: file, line: line)
+            return big
+        }
+    }
+
+    /// s3-archive blocks on its full pipe while reading the big first file; `change` then alters the session
+    /// (and returns the path the message must name) before the pipe is drained.
+    private func archiveWhileChanging(expecting word: String, status: Int32, blockedBefore limit: Int = .max,
+                                      forbidden: String? = nil, file: StaticString = #filePath, line: UInt = #line,
+                                      change: (_ big: String, _ root: String) throws -> String) throws {
         let size = 200 * MiB
         let directory = temp.file("changing")
         let root = directory + "/S"
@@ -481,23 +492,28 @@ final class ArchiveTests: EndToEndCase {
             return XCTFail("s3-archive never blocked while reading \(big) (position \(position.map(String.init) ?? "none"))",
                            file: file, line: line)
         }
-        XCTAssertLessThan(blockedAt, min(size, newSize), "blocked before the point of change", file: file, line: line)
-        XCTAssertEqual(truncate(big, off_t(newSize)), 0, "truncate", file: file, line: line)
+        XCTAssertLessThan(blockedAt, min(size, limit), "blocked before the point of change", file: file, line: line)
+        let named = try change(big, root)
 
         var drained = 0
+        var tail = Data()
         let outHandle = out.fileHandleForReading
         while true {
             let chunk = outHandle.availableData
             if chunk.isEmpty { break }
             drained += chunk.count
+            tail = (tail + chunk).suffix(1 << 20)
+        }
+        if let forbidden {
+            XCTAssertNil(tail.range(of: Data(forbidden.utf8)), "\(forbidden) reached the archive", file: file, line: line)
         }
         process.waitUntilExit()
         readers.wait()
         let message = String(decoding: stderr.current, as: UTF8.self).trimmingCharacters(in: .newlines)
 
-        XCTAssertEqual(process.terminationStatus, 74, "exit status; stderr: \(message)", file: file, line: line)
+        XCTAssertEqual(process.terminationStatus, status, "exit status; stderr: \(message)", file: file, line: line)
         XCTAssertTrue(message.hasPrefix("s3-archive: ") && !message.contains("\n"), "one line: \(message)", file: file, line: line)
-        XCTAssertTrue(message.contains(big), "the message names the file: \(message)", file: file, line: line)
+        XCTAssertTrue(message.contains(named), "the message names the file: \(message)", file: file, line: line)
         XCTAssertTrue(message.contains(word), "the message says it \(word): \(message)", file: file, line: line)
         XCTAssertFalse(FileManager.default.fileExists(atPath: index), "no index for an incomplete archive", file: file, line: line)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["S"],
@@ -512,6 +528,30 @@ final class ArchiveTests: EndToEndCase {
 
     func testFileThatGrowsWhileArchivedFailsWithoutIndex() throws {
         try archiveWhileResizing(to: 300 * MiB, expecting: "grew")
+    }
+
+    /// A file swapped for a symlink (to a secret) between the scan and its read is refused, never followed: the run
+    /// fails with 75 (try again later) and the secret's bytes are not in the archive.
+    func testFileSwappedForSymlinkAfterScanIsRefused() throws {
+        let secret = temp.file("secret.txt")
+        try Data("SECRET-BYTES-NOT-TO-ARCHIVE".utf8).write(to: URL(fileURLWithPath: secret))
+        try archiveWhileChanging(expecting: "replaced", status: 75, forbidden: "SECRET-BYTES") { _, root in
+            let victim = root + "/b_after.txt"
+            try FileManager.default.removeItem(atPath: victim)
+            try FileManager.default.createSymbolicLink(atPath: victim, withDestinationPath: secret)
+            return victim
+        }
+    }
+
+    /// A file replaced by another file (another inode) after the scan is refused the same way.
+    func testFileReplacedByAnotherAfterScanIsRefused() throws {
+        try archiveWhileChanging(expecting: "replaced", status: 75) { _, root in
+            let victim = root + "/b_after.txt"
+            // Moved aside, not deleted: a freed inode number could be given to the new file.
+            try FileManager.default.moveItem(atPath: victim, toPath: temp.file("b_before.txt"))
+            try Data("a different file of another size\n".utf8).write(to: URL(fileURLWithPath: victim))
+            return victim
+        }
     }
 
     // MARK: 5. Into SeaweedFS with s3-put --index

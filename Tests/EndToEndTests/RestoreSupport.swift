@@ -125,9 +125,11 @@ struct StatusReportFile {
     init(path: String) throws {
         self.path = path
         name = (path as NSString).lastPathComponent
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        // Lossy: file names that are not UTF-8 are written as their bytes.
+        guard let data = FileManager.default.contents(atPath: path) else {
             throw TreeError(description: "\(path): cannot read the report")
         }
+        let text = String(decoding: data, as: UTF8.self)
         var all = text.components(separatedBy: "\n")
         if all.last == "" { all.removeLast() }
         lines = all

@@ -14,7 +14,7 @@ public struct ArchivePath: Hashable, Comparable, Sendable, CustomStringConvertib
     /// True when the bytes are UTF-8, so JSON can carry them as a plain string.
     public var isUTF8: Bool { text != nil }
     /// For people: UTF-8 as it is, any other byte as `\xNN`.
-    public var description: String { PathBytes.display(bytes) }
+    public var description: String { PathDisplay.text(bytes) }
     public var isEmpty: Bool { bytes.isEmpty }
 
     public static func < (a: ArchivePath, b: ArchivePath) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }

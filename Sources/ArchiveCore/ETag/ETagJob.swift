@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// What s3-etag was asked: print ETags, match one ETag, or check a list.
 public enum ETagRequest: Sendable {
@@ -101,7 +102,7 @@ public func runETag(_ request: ETagRequest, quiet: Bool = false,
 func spooled(_ reader: FileReader) throws -> FileReader {
     guard reader.size == nil else { return reader }
     let directory = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
-    let path = directory + "/s3-etag-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let path = directory + "/s3-etag-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
     let writer = try AtomicFileWriter(path: path, createDirectories: false)
     var buffer: [UInt8] = []
     while true {
@@ -109,8 +110,10 @@ func spooled(_ reader: FileReader) throws -> FileReader {
         if n == 0 { break }
         try writer.write(buffer[..<n])
     }
-    try writer.commit()
+    // Private, and never needed after a crash: no flush.
+    try writer.setAttributes(mode: 0o600, mtime: nil)
+    try writer.commit(durable: false)
     let copy = try FileReader(path: path)
-    unlink(path)  // the open descriptor keeps the bytes until the reader is done
+    try? FileOperations.remove(FilePath(path))  // the open descriptor keeps the bytes until the reader is done
     return copy
 }

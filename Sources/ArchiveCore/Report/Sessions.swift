@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SystemPackage
 
 /// A session directory on disk and its fingerprint: regular files, their bytes, the newest mtime.
@@ -81,7 +82,7 @@ public enum SessionFinder {
         var names: [String] = []
         for entry in entries where entry.name.first != 0x2E {
             let kind = try? entry.kind ?? FileStatus.of(directory.appending(bytes: entry.name)).kind
-            if kind == .directory { names.append(PathBytes.display(entry.name)) }
+            if kind == .directory { names.append(PathDisplay.text(entry.name)) }
         }
         return names.sorted()
     }
@@ -134,10 +135,9 @@ public enum SessionFinder {
 }
 
 /// Fingerprints filled in by index from several threads.
-private final class Fingerprints: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [SessionOnDisk?]
-    init(count: Int) { items = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ item: SessionOnDisk) { lock.withLock { items[index] = item } }
-    func all() -> [SessionOnDisk] { lock.withLock { items.compactMap { $0 } } }
+private final class Fingerprints: Sendable {
+    private let items: Mutex<[SessionOnDisk?]>
+    init(count: Int) { items = Mutex(Array(repeating: nil, count: count)) }
+    func set(_ index: Int, _ item: SessionOnDisk) { items.withLock { $0[index] = item } }
+    func all() -> [SessionOnDisk] { items.withLock { $0.compactMap { $0 } } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SystemPackage
 
 /// Everything s3-restore was asked to do.
@@ -459,11 +460,10 @@ final class FileSink {
 }
 
 /// Each file's outcome, set by whichever worker finished it.
-final class Outcomes: @unchecked Sendable {
-    private let lock = NSLock()
-    private var byPath: [ArchivePath: FileOutcome] = [:]
-    func set(_ path: ArchivePath, _ outcome: FileOutcome) { lock.withLock { byPath[path] = outcome } }
-    func get(_ path: ArchivePath) -> FileOutcome? { lock.withLock { byPath[path] } }
+final class Outcomes: Sendable {
+    private let byPath = Mutex<[ArchivePath: FileOutcome]>([:])
+    func set(_ path: ArchivePath, _ outcome: FileOutcome) { byPath.withLock { $0[path] = outcome } }
+    func get(_ path: ArchivePath) -> FileOutcome? { byPath.withLock { $0[path] } }
 }
 
 /// Hands out 0, 1, 2… to worker threads.

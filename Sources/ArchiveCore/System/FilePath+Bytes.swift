@@ -27,14 +27,14 @@ extension FilePath {
     }
 
     /// The path for messages: UTF-8 as it is, any other byte as `\xNN`.
-    public var displayString: String { PathBytes.display(bytes) }
+    public var displayString: String { PathDisplay.text(bytes) }
 }
 
 /// Bytes of names and paths, shown to people.
-public enum PathBytes {
+public enum PathDisplay {
     /// UTF-8 as it is; a byte that is not part of valid UTF-8 as `\xNN`, so that two different names never
     /// look the same in a message.
-    public static func display(_ bytes: [UInt8]) -> String {
+    public static func text(_ bytes: [UInt8]) -> String {
         if let text = String(validating: bytes, as: UTF8.self) { return text }
         var result = ""
         var rest = bytes[...]

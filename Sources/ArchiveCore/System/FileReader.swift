@@ -68,9 +68,15 @@ public final class FileReader: @unchecked Sendable {
     /// Opens a file found by a scan, refusing anything that is no longer that file: a symlink swapped in is
     /// not followed (O_NOFOLLOW), and another file put in its place (device or inode differ) is refused.
     public convenience init(scanned path: FilePath, as scanned: FileStatus) throws {
-        try self.init(path: path, noFollow: true)
-        guard status.kind == .file, status.isSameFile(as: scanned) else {
-            throw Failure(.tryAgainLater, "\(path.displayString): the file was replaced after the session was scanned: archive the session again once it is stable")
+        let replaced = Failure(.tryAgainLater, "\(path.displayString): the file was replaced or removed after the session was scanned: archive the session again once it is stable")
+        do {
+            try self.init(path: path, noFollow: true)
+        } catch let error as LocalFileError where [.tooManySymbolicLinkLevels, .noSuchFileOrDirectory].contains(error.errno) {
+            throw replaced
+        }
+        guard status.kind == .file, status.isSameFile(as: scanned) else { throw replaced }
+        guard status.isUnchanged(since: scanned) else {
+            throw Failure(.tryAgainLater, "\(path.displayString): the file changed after the session was scanned: archive the session again once it is stable")
         }
     }
 
