@@ -51,26 +51,46 @@ enum RestoreSource {
 public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record],
                     warn: @escaping @Sendable (String) -> Void) throws -> RestoreOutcome {
     let destination = try Destination(request.destination)
-    var sources: [RestoreSource] = []
     let stores = OpenStores(s3: request.s3)
-    func store(for url: StorageURL) throws -> ObjectStore { try stores.store(for: url) }
+    // Every URL is looked at before anything is fetched.
+    let sources = try restoreSources(request, stores: stores, readRecords: readRecords)
 
-    // 1. What to restore: every URL is looked at before anything is fetched.
+    var outcome = RestoreOutcome()
+    let started = Date()
+    for source in sources {
+        guard let report = try restoreOne(source, stores: stores, destination: destination, request: request,
+                                          started: started, warn: warn) else {
+            outcome.pendingObjects += 1
+            continue
+        }
+        outcome.failedFiles += report.failed
+        if !request.dryRun {
+            // Files are renamed into place unsynced; one flush of the file system before each report makes them durable.
+            do { try Directory.syncFileSystem(containing: destination.rootPath) } catch {
+                throw LocalFileError(path: destination.root, errno: error as? Errno ?? .ioError,
+                                     action: "flush the restored files to disk", isInput: false)
+            }
+            outcome.reports.append(try report.write(in: destination.root))
+        }
+    }
+    return outcome
+}
+
+/// What the URLs name: archives (with an index beside them), single objects, and prefixes of per-object files.
+private func restoreSources(_ request: RestoreRequest, stores: OpenStores, readRecords: () throws -> [Record]) throws -> [RestoreSource] {
+    var sources: [RestoreSource] = []
     for text in request.urls {
         if text == "-" {
             for record in try readRecords() {
                 let url = try StorageURL(parsing: record.url)
-                if record.index != nil {
-                    sources.append(.archive(url: url, key: Storage.key(of: url)))
-                } else {
-                    let key = Storage.key(of: url)
-                    sources.append(.object(url: url, key: key, relativePath: Paths.name(key), info: nil))
-                }
+                let key = Storage.key(of: url)
+                sources.append(record.index != nil ? .archive(url: url, key: key)
+                    : .object(url: url, key: key, relativePath: Paths.name(key), info: nil))
             }
             continue
         }
         let url = try StorageURL(parsing: text)
-        let objectStore = try store(for: url)
+        let objectStore = try stores.store(for: url)
         let key = Storage.key(of: url)
         if url.isPrefix {
             let listed = try objectStore.list(prefix: key)
@@ -93,118 +113,38 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
             throw Failure.noInput("\(url): no such object (and no \(url.key).index.json): check the URL")
         }
     }
+    return sources
+}
 
-    var outcome = RestoreOutcome()
-    let started = Date()
-    // Files are renamed into place unsynced; one flush of the file system before each report makes them durable.
-    func flush() throws {
-        do { try Directory.syncFileSystem(containing: destination.rootPath) } catch {
-            throw LocalFileError(path: destination.root, errno: error as? Errno ?? .ioError, action: "flush the restored files to disk", isInput: false)
-        }
+/// Restores one archive, object or prefix; its report, or nil when something is still thawing.
+private func restoreOne(_ source: RestoreSource, stores: OpenStores, destination: Destination, request: RestoreRequest,
+                        started: Date, warn: @escaping @Sendable (String) -> Void) throws -> StatusReport? {
+    switch source {
+    case .archive(let url, let key):
+        let restorer = ArchiveRestorer(store: try stores.store(for: url), url: url, key: key, destination: destination,
+                                       request: request, warn: warn)
+        return try restorer.run(started: started)
+    case .object(let url, let key, let relative, let info):
+        let restorer = ObjectRestorer(store: try stores.store(for: url), destination: destination, request: request, warn: warn)
+        var report = StatusReport(source: url.description, sourceLabel: "Object", session: Paths.name(relative),
+                                  bucket: bucketName(url), destination: destination.root, started: started)
+        guard let files = try restorer.run([(key, relative, info)]) else { return nil }
+        report.files = files.map { (ArchivePath($0.path), $0.outcome) }
+        return report
+    case .objects(let prefix, let items):
+        let restorer = ObjectRestorer(store: try stores.store(for: prefix), destination: destination, request: request, warn: warn)
+        let id = Paths.name(prefix.key)
+        var report = StatusReport(source: prefix.description, sourceLabel: "Prefix", session: id.isEmpty ? "prefix" : id,
+                                  bucket: bucketName(prefix), destination: destination.root, started: started)
+        guard let files = try restorer.run(items) else { return nil }
+        report.files = files.map { (ArchivePath($0.path), $0.outcome) }
+        return report
     }
-    for source in sources {
-        switch source {
-        case .archive(let url, let key):
-            let objectStore = try store(for: url)
-            let restorer = ArchiveRestorer(store: objectStore, url: url, key: key, destination: destination,
-                                           request: request, warn: warn)
-            guard let report = try restorer.run(started: started) else {
-                outcome.pendingObjects += 1
-                continue
-            }
-            outcome.failedFiles += report.failed
-            if !request.dryRun {
-                try flush()
-                outcome.reports.append(try report.write(in: destination.root))
-            }
-        case .object(let url, let key, let relative, let info):
-            let objectStore = try store(for: url)
-            let restorer = ObjectRestorer(store: objectStore, destination: destination, request: request, warn: warn)
-            var report = StatusReport(source: url.description, sourceLabel: "Object", session: Paths.name(relative),
-                                      bucket: bucketName(url), destination: destination.root, started: started)
-            guard let files = try restorer.run([(key, relative, info)]) else {
-                outcome.pendingObjects += 1
-                continue
-            }
-            report.files = files.map { (ArchivePath($0.path), $0.outcome) }
-            outcome.failedFiles += report.failed
-            if !request.dryRun {
-                try flush()
-                outcome.reports.append(try report.write(in: destination.root))
-            }
-        case .objects(let prefix, let items):
-            let objectStore = try store(for: prefix)
-            let restorer = ObjectRestorer(store: objectStore, destination: destination, request: request, warn: warn)
-            let id = Paths.name(prefix.key)
-            var report = StatusReport(source: prefix.description, sourceLabel: "Prefix", session: id.isEmpty ? "prefix" : id,
-                                      bucket: bucketName(prefix), destination: destination.root, started: started)
-            guard let files = try restorer.run(items) else {
-                outcome.pendingObjects += 1
-                continue
-            }
-            report.files = files.map { (ArchivePath($0.path), $0.outcome) }
-            outcome.failedFiles += report.failed
-            if !request.dryRun {
-                try flush()
-                outcome.reports.append(try report.write(in: destination.root))
-            }
-        }
-    }
-    return outcome
 }
 
 func bucketName(_ url: StorageURL) -> String {
     if case .s3(let bucket, _) = url { return bucket }
     return "(local directory)"
-}
-
-/// Cold objects: readable now, or asked to thaw (once each: never while a restore is under way, never for an
-/// object not in cold storage), then waited for together with `--wait`. Returns false when some object is still
-/// frozen and the caller should come back later.
-func ensureReadable(_ store: ObjectStore, keys: [String], request: RestoreRequest,
-                    warn: @Sendable (String) -> Void) throws -> Bool {
-    var frozen: [(key: String, storageClass: String)] = []
-    for key in keys {
-        let url = store.url(of: key)
-        guard let info = try store.head(key) else { throw Failure.noInput("\(url): no such object") }
-        if info.isReadable { continue }
-        if info.restoreInProgress {
-            warn("\(url): a restore from \(info.storageClass) is already under way")
-        } else if request.dryRun {
-            warn("(dry run) would request a restore of \(url) from \(info.storageClass) (tier \(request.tier), \(request.days) days)")
-        } else {
-            try store.requestRestore(key, days: request.days, tier: request.tier)
-            warn("\(url): restore requested from \(info.storageClass) (tier \(request.tier), \(request.days) days)")
-            // Some stores (and Expedited retrievals) are done at once.
-            if try store.head(key)?.isReadable == true { continue }
-        }
-        frozen.append((key, info.storageClass))
-    }
-    if frozen.isEmpty { return true }
-    guard request.wait, !request.dryRun else {
-        let deep = frozen.contains { $0.storageClass == "DEEP_ARCHIVE" }
-        let hint = deep ? (request.tier == "Bulk" ? "up to 48 hours" : "up to 12 hours")
-            : (request.tier == "Expedited" ? "minutes" : request.tier == "Bulk" ? "5-12 hours" : "3-5 hours")
-        if !request.dryRun {
-            warn("\(frozen.count) object(s) not readable yet (typically \(hint)): run the same command again later, or add --wait")
-        }
-        return false
-    }
-    let deadline = Date().addingTimeInterval(request.timeout)
-    var pause = 2.0
-    var waiting = frozen.map(\.key)
-    while !waiting.isEmpty {
-        guard Date() < deadline else {
-            throw Failure(.tryAgainLater, "\(waiting.count) object(s) still being restored after waiting \(Int(request.timeout)) s: run again later")
-        }
-        Thread.sleep(forTimeInterval: min(pause, max(0, deadline.timeIntervalSinceNow)))
-        pause = min(pause * 2, 900)
-        waiting = try waiting.filter { key in
-            guard let now = try store.head(key) else { throw Failure.noInput("\(store.url(of: key)): the object disappeared") }
-            return !now.isReadable
-        }
-    }
-    return true
 }
 
 /// Restores the files of one archive, using its index to fetch only what is missing or damaged.
