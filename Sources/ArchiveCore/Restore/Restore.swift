@@ -272,74 +272,15 @@ struct ArchiveRestorer {
     }
 
     private func fetch(_ range: FetchRange, outcomes: Outcomes) {
-        var position = range.start
-        var current = 0
-        var writer: FileSink?
-        let started = Date()
-        func open(_ file: FetchFile) throws -> FileSink {
-            try destination.makeParents(of: file.path)
-            return FileSink(file: file, writer: try AtomicFileWriter(path: file.path, createDirectories: false))
-        }
-        func close(_ sink: FileSink) {
-            let file = sink.file
-            let digest = sink.digest.finish().hex
-            guard digest == file.entry.sha256 else {
-                sink.writer.discard()
-                outcomes.set(file.entry.path, .failed("SHA-256 mismatch after download (the archive or index is damaged)"))
-                return
-            }
-            do {
-                try sink.writer.setAttributes(mode: file.entry.mode, mtime: file.entry.mtime)
-                try sink.writer.commit(durable: false)
-                outcomes.set(file.entry.path, file.damaged ? .healed(reason: "hash mismatch")
-                    : .downloaded(bytes: file.entry.size, seconds: Date().timeIntervalSince(started)))
-            } catch {
-                outcomes.set(file.entry.path, .failed("\(error)"))
-            }
-        }
+        let splitter = RangeSplitter(range: range, destination: destination, outcomes: outcomes)
         do {
-            // Empty files need no bytes from the server.
-            while current < range.files.count, range.files[current].entry.size == 0 {
-                close(try open(range.files[current]))
-                current += 1
+            try splitter.finishEmptyFiles()
+            if !splitter.isComplete {
+                try store.download(key, range: range.start...(range.end - 1)) { try splitter.receive($0) }
             }
-            if current < range.files.count {
-                try store.download(key, range: range.start...(range.end - 1)) { chunk in
-                    var offset = 0
-                    while offset < chunk.count, current < range.files.count {
-                        let file = range.files[current]
-                        let fileEnd = file.offset + file.entry.size
-                        if position < file.offset {
-                            let skip = min(file.offset - position, chunk.count - offset)
-                            offset += skip
-                            position += skip
-                            continue
-                        }
-                        if writer == nil { writer = try open(file) }
-                        let take = min(fileEnd - position, chunk.count - offset)
-                        let piece = UnsafeRawBufferPointer(rebasing: chunk[offset..<(offset + take)])
-                        writer!.digest.update(piece)
-                        try writer!.writer.write(piece)
-                        offset += take
-                        position += take
-                        if position == fileEnd {
-                            close(writer!)
-                            writer = nil
-                            current += 1
-                            while current < range.files.count, range.files[current].entry.size == 0 {
-                                close(try open(range.files[current]))
-                                current += 1
-                            }
-                        }
-                    }
-                }
-            }
-            if current < range.files.count { throw Failure.io("the download ended early") }
+            if !splitter.isComplete { throw Failure.io("the download ended early") }
         } catch {
-            writer?.writer.discard()
-            for file in range.files[current...] where outcomes.get(file.entry.path) == nil {
-                outcomes.set(file.entry.path, .failed("\(error)"))
-            }
+            splitter.fail(error)
         }
     }
 
@@ -386,17 +327,6 @@ struct FetchRange: Sendable {
     var start: Int
     var end: Int
     var files: [FetchFile]
-}
-
-/// A file being written from a download, with its running SHA-256.
-final class FileSink {
-    let file: FetchFile
-    let writer: AtomicFileWriter
-    let digest = Digest(.sha256)
-    init(file: FetchFile, writer: AtomicFileWriter) {
-        self.file = file
-        self.writer = writer
-    }
 }
 
 /// Each file's outcome, set by whichever worker finished it.
