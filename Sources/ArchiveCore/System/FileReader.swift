@@ -22,11 +22,13 @@ public final class FileReader: @unchecked Sendable {
             where [.noSuchFileOrDirectory, .tooManySymbolicLinkLevels, .notDirectory].contains(error.errno) {
             return nil
         }
-        guard reader.size != nil else { return nil }
+        guard let size = reader.size else { return nil }
         let digest = Digest(.sha256)
         var buffer: [UInt8] = []
+        // A buffer no larger than the file: restoring 100,000 small files must not clear 4 MiB for each.
+        let chunk = min(4 << 20, size + 1)
         while true {
-            let n = try reader.read(into: &buffer, count: 4 << 20)
+            let n = try reader.read(into: &buffer, count: chunk)
             if n == 0 { break }
             digest.update(buffer[..<n])
         }
