@@ -22,11 +22,11 @@ public struct ArchiveRequest: Sendable {
 }
 
 /// s3-archive's whole job: one session directory → one uncompressed pax tar with every entry under `NAME/`, and
-/// its index. Every check that can refuse the run happens before the first tar byte is written. Each file is read
+/// its index (streamed: memory does not grow with the number of files). Every check that can refuse the run
+/// happens before the first tar byte is written. Each file is read
 /// once; its SHA-256 is taken from the same bytes that go into the tar. The index is complete on disk before
 /// this returns (and so before standard output closes).
-@discardableResult
-public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throws -> ArchiveIndex {
+public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throws {
     // A stale index from an earlier run must not pass for this archive's if this run fails, whatever fails.
     if let path = request.indexPath { try? FileOperations.remove(FilePath(path)) }
     let rootText = try sessionRoot(request.directory)
@@ -37,8 +37,8 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     }
 
     // Outputs first: an index or -o path that cannot be written must fail before any byte moves.
-    let indexWriter = try request.indexPath.map { path -> AtomicFileWriter in
-        do { return try AtomicFileWriter(path: path, createDirectories: false) } catch let error as LocalFileError {
+    let indexWriter = try request.indexPath.map { path -> IndexWriter in
+        do { return try IndexWriter(path: path) } catch let error as LocalFileError where error.path == path {
             throw Failure(.ioError, "\(path): cannot write the index there (\(error.errno.description.lowercased())): choose a writable --index path")
         }
     }
@@ -59,7 +59,7 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     let entries = try archivableEntries(root: root, excluding: request.excludes, warn: warn)
     let sink = TarSink(output: output)
     let tar = try TarWriter(sink: sink)
-    var builder = IndexBuilder(session: ArchivePath(name))
+    var builder = IndexBuilder(session: ArchivePath(name), index: indexWriter)
     let rootEntry = try SessionScanner.stat(root, relative: ArchivePath(bytes: []))
     var buffer: [UInt8] = []
     for entry in [rootEntry] + entries {
@@ -68,15 +68,11 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     let archiveDigest = try tar.finish()
 
     let formatter = ISO8601DateFormatter()
-    let index = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: rootText, created: formatter.string(from: Date()),
-                             archive: .init(size: sink.written, sha256: archiveDigest.hex),
-                             files: builder.files, bytes: builder.bytes, newestMtime: builder.newest, entries: builder.entries)
+    let totals = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: rootText, created: formatter.string(from: Date()),
+                              archive: .init(size: sink.written, sha256: archiveDigest.hex),
+                              files: builder.files, bytes: builder.bytes, newestMtime: builder.newest, entries: [])
     try fileOutput?.commit()
-    if let indexWriter {
-        try indexWriter.write(try index.encoded())
-        try indexWriter.commit()
-    }
-    return index
+    try indexWriter?.finish(totals)
 }
 
 /// The entries that go in the archive: FIFOs, sockets and devices are skipped with a warning; an unreadable file
@@ -106,7 +102,8 @@ private func archivableEntries(root: FilePath, excluding: [String], warn: (Strin
 /// Writes each scanned entry to the tar and collects its index entry and the session's fingerprint.
 private struct IndexBuilder {
     let session: ArchivePath
-    var entries: [ArchiveIndex.Entry] = []
+    /// Where each entry goes as soon as it is written to the tar (nil: no index asked for).
+    let index: IndexWriter?
     var files = 0
     var bytes = 0
     var newest = 0.0
@@ -114,7 +111,10 @@ private struct IndexBuilder {
     var firstPathOfInode: [String: (path: ArchivePath, sha256: String)] = [:]
     let digest = Digest(.sha256)
 
-    init(session: ArchivePath) { self.session = session }
+    init(session: ArchivePath, index: IndexWriter?) {
+        self.session = session
+        self.index = index
+    }
 
     mutating func add(_ entry: ScannedEntry, root: FilePath, to tar: TarWriter, buffer: inout [UInt8]) throws {
         let status = entry.status
@@ -160,7 +160,7 @@ private struct IndexBuilder {
         default:
             return
         }
-        entries.append(record)
+        try index?.add(record)
     }
 }
 
