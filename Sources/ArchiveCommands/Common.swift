@@ -1,6 +1,7 @@
 import ArchiveCore
 import ArgumentParser
 import Foundation
+import Synchronization
 
 /// Where S3 is and as whom to talk to it; flags override the AWS environment and profile.
 struct S3Options: ParsableArguments {
@@ -39,22 +40,97 @@ struct Size: ExpressibleByArgument {
     }
 }
 
-/// Prints one line to stderr, prefixed with the tool's name.
+/// Prints one line to stderr, prefixed with the tool's name. A failing stderr is ignored: there is nowhere left
+/// to say so, and the exit status still tells.
 func warn(_ tool: String, _ message: String) {
-    FileHandle.standardError.write(Data("\(tool): \(message)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("\(tool): \(message)\n".utf8))
 }
 
-/// Runs a tool's body and turns its errors into a message and an exit status.
+/// Runs a tool's body and turns its errors into a message and an exit status: a `ReportableError` says its own,
+/// anything else (GRDB, Foundation: never expected) is an internal error, exit 70, and a failed write of the
+/// records on standard output is exit 74.
 func runReporting(_ tool: String, _ body: () throws -> Void) throws {
     do {
         try body()
+        try StandardOutput.checkWritten()
     } catch let error as ReportableError {
         warn(tool, error.description)
         throw ExitCode(error.exitStatus.rawValue)
+    } catch let exit as ExitCode {
+        // The body chose its status (a check failed); a lost record must still be said.
+        if let failure = StandardOutput.failure { warn(tool, failure.description) }
+        throw exit
+    } catch let error where error is CleanExit || error is ValidationError {
+        throw error
+    } catch {
+        warn(tool, internalErrorMessage(error))
+        throw ExitCode(ExitStatus.software.rawValue)
     }
+}
+
+/// Ends a tool that reports through its own status rather than `runReporting`: a failed write of its output
+/// turns success into exit 74, and is said in any case.
+func finish(_ tool: String, status: ExitStatus) throws {
+    if let failure = StandardOutput.failure {
+        warn(tool, failure.description)
+        if status == .ok { throw ExitCode(failure.exitStatus.rawValue) }
+    }
+    if status != .ok { throw ExitCode(status.rawValue) }
+}
+
+/// One line for an error no part of the toolkit describes: its type names the library, then what failed
+/// (GRDB's description names the SQL statement; Foundation's the path and the system's reason).
+func internalErrorMessage(_ error: Error) -> String {
+    let type = String(reflecting: Swift.type(of: error))
+    let what: String
+    if isFoundationError(error) {
+        let path = (error as NSError).userInfo[NSFilePathErrorKey].map { "\($0): " } ?? ""
+        what = path + systemReason(error)
+    } else {
+        what = String(describing: error)
+    }
+    let line = what.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    return "internal error (\(type)): \(line): please report this line"
+}
+
+/// Foundation's errors (Cocoa and POSIX domains) describe themselves only through NSError.
+private func isFoundationError(_ error: Error) -> Bool {
+    [NSCocoaErrorDomain, NSPOSIXErrorDomain].contains((error as NSError).domain)
+}
+
+/// The system's words for a Foundation error (the POSIX reason underneath when there is one), without the
+/// "The operation could not be completed." that Foundation on Linux puts first.
+func systemReason(_ error: Error) -> String {
+    let cause = (error as NSError).userInfo[NSUnderlyingErrorKey] as? Error ?? error
+    let text = (cause as NSError).localizedDescription
+    let filler = "The operation could not be completed. "
+    return text.hasPrefix(filler) ? String(text.dropFirst(filler.count)) : text
 }
 
 /// Writes a line to stdout now: records must reach the next tool in the pipe as soon as they exist.
 func emitLine(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    StandardOutput.write(line + "\n")
+}
+
+/// Standard output as the tools write records and reports to it. A write is checked; the first failure (a full
+/// disk, a closed descriptor) is kept, nothing more is written, and the run ends with exit 74 once its work is
+/// done: the work itself (uploads, the catalog) is not abandoned half way because its record could not be printed.
+enum StandardOutput {
+    private static let firstFailure = Mutex<Failure?>(nil)
+
+    static func write(_ text: String) {
+        guard failure == nil else { return }
+        do {
+            try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+        } catch {
+            let lost = Failure.io("cannot write to standard output (\(systemReason(error))): output was lost; free space where it goes, or send it elsewhere")
+            firstFailure.withLock { $0 = $0 ?? lost }
+        }
+    }
+
+    static var failure: Failure? { firstFailure.withLock { $0 } }
+
+    static func checkWritten() throws {
+        if let failure { throw failure }
+    }
 }

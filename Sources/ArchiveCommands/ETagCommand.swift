@@ -43,6 +43,6 @@ public struct ETagCommand: ParsableCommand {
         else if let match { request = .match(etag: match, files: files, partSize: size) }
         else { request = .print(files: files, partSize: size, doublingEvery: doublingEvery) }
         let status = runETag(request, quiet: quiet, output: emitLine, warn: { warn("s3-etag", $0) })
-        if status != .ok { throw ExitCode(status.rawValue) }
+        try finish("s3-etag", status: status)
     }
 }

@@ -26,7 +26,7 @@ public struct LifecycleCommand: ParsableCommand {
                     if worst == .ok || error.exitStatus != .dataError { worst = error.exitStatus }
                 }
             }
-            if worst != .ok { throw ExitCode(worst.rawValue) }
+            try finish("s3-lifecycle", status: worst)
         }
     }
 
@@ -62,7 +62,7 @@ public struct LifecycleCommand: ParsableCommand {
                     throw Failure.noInput("s3://\(bucket.replacingOccurrences(of: "s3://", with: "")): no lifecycle configuration: apply one with s3-lifecycle apply")
                 }
                 let table = format == "table" || (format == nil && Terminal.standardOutputIsTerminal)
-                FileHandle.standardOutput.write(Data((table ? Lifecycle.table(policy).render(.table) : policy.json()).utf8))
+                StandardOutput.write(table ? Lifecycle.table(policy).render(.table) : policy.json())
             }
         }
     }

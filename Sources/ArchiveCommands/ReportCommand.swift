@@ -28,7 +28,7 @@ public struct ReportCommand: ParsableCommand {
         func print(_ tables: [Table]) {
             let chosen = format.flatMap(Table.Format.init) ?? (Terminal.standardOutputIsTerminal ? .table : .tsv)
             let text = tables.map { $0.render(chosen) }.joined(separator: chosen == .table ? "\n" : "")
-            FileHandle.standardOutput.write(Data(text.utf8))
+            StandardOutput.write(text)
         }
 
         func run(_ view: ReportView) throws {
