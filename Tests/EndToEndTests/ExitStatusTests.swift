@@ -1,0 +1,61 @@
+import Foundation
+import XCTest
+
+/// Failures no part of the toolkit describes, and output that cannot be written: each ends with its sysexits
+/// status and one line on stderr, never a crash and never 1 ("a check failed").
+final class ExitStatusTests: EndToEndCase {
+    /// Runs `tool` with its standard output on /dev/full (every write fails with ENOSPC), through the shell:
+    /// the runner's own stdout redirection would create the file it is given.
+    private func runToFullDisk(_ tool: String, _ arguments: [String], environment: [String: String]) throws -> ProcessResult {
+        try runProcess("/bin/sh", ["-c", "exec \"$0\" \"$@\" > /dev/full", env.tool(tool)] + arguments,
+                       environment: environment, timeout: 120)
+    }
+
+    private func assertOneLine(_ result: ProcessResult, naming words: [String], file: StaticString = #filePath, line: UInt = #line) {
+        let lines = result.err.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "one line on stderr: \(result.summary)", file: file, line: line)
+        for word in words {
+            XCTAssertTrue(result.err.contains(word), "stderr should say \(word): \(result.summary)", file: file, line: line)
+        }
+    }
+
+    func testETagsToAFullDiskExit74() throws {
+        let path = temp.file("small.bin")
+        try makeRandomFile(path, size: 1_000)
+        let result = try runToFullDisk("s3-etag", [path], environment: env.processEnvironment())
+        XCTAssertEqual(result.status, 74, result.summary)
+        assertOneLine(result, naming: ["s3-etag:", "standard output", "No space left on device"])
+    }
+
+    /// The object is stored and in the catalog: only its record is lost, and the status says so.
+    func testRecordOfAStoredObjectToAFullDiskExits74() throws {
+        let bucket = try bucket
+        let path = temp.file("stored.bin")
+        try makeRandomFile(path, size: 10_000)
+        let result = try runToFullDisk("s3-put", ["--endpoint-url", env.endpoint, path, "s3://\(bucket)/full-disk.bin"],
+                                       environment: s3putEnvironment())
+        XCTAssertEqual(result.status, 74, result.summary)
+        assertOneLine(result, naming: ["s3-put:", "standard output", "No space left on device"])
+        XCTAssertEqual(try headObject(bucket, "full-disk.bin")?.etag, try md5(ofFile: path), "the upload itself completes")
+    }
+
+    /// A catalog whose `objects` table is gone makes GRDB throw its own error: internal (70), named in one line.
+    func testDatabaseErrorExits70WithOneLine() throws {
+        let catalog = temp.file("broken.sqlite")
+        let environment = env.processEnvironment()
+        let first = try runProcess(env.tool("s3-report"), ["status", "--catalog", catalog], environment: environment)
+        XCTAssertEqual(first.status, 66, "no catalog yet: \(first.summary)")
+        let created = try runProcess(env.tool("s3-put"), ["--catalog", catalog, "-", "file://\(temp.path)/x"],
+                                     input: .data(Data("x".utf8)), environment: environment)
+        XCTAssertEqual(created.status, 0, created.summary)
+        let drop = try runProcess("/usr/bin/env", ["python3", "-c",
+                                  "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('DROP TABLE objects'); c.commit()",
+                                  catalog], environment: environment)
+        XCTAssertEqual(drop.status, 0, drop.summary)
+
+        let result = try runProcess(env.tool("s3-report"), ["status", "--catalog", catalog], environment: environment)
+        XCTAssertEqual(result.status, 70, result.summary)
+        assertOneLine(result, naming: ["s3-report:", "internal error", "no such table: objects"])
+        XCTAssertEqual(result.out, "")
+    }
+}
