@@ -40,7 +40,7 @@ public struct LifecycleCommand: ParsableCommand {
         func run() throws {
             try runReporting("s3-lifecycle") {
                 let stored = try Lifecycle.apply(bucket: bucket, path: file, s3: s3.overrides)
-                emitLine("s3://\(bucket.replacingOccurrences(of: "s3://", with: "")): applied \(file) (\(stored.rules.count) rule\(stored.rules.count == 1 ? "" : "s"), read back equal)")
+                emitLine("s3://\(StorageURL.bucketName(bucket)): applied \(file) (\(stored.rules.count) rule\(stored.rules.count == 1 ? "" : "s"), read back equal)")
             }
         }
     }
@@ -59,7 +59,7 @@ public struct LifecycleCommand: ParsableCommand {
         func run() throws {
             try runReporting("s3-lifecycle") {
                 guard let policy = try Lifecycle.show(bucket: bucket, s3: s3.overrides) else {
-                    throw Failure.noInput("s3://\(bucket.replacingOccurrences(of: "s3://", with: "")): no lifecycle configuration: apply one with s3-lifecycle apply")
+                    throw Failure.noInput("s3://\(StorageURL.bucketName(bucket)): no lifecycle configuration: apply one with s3-lifecycle apply")
                 }
                 let table = format == "table" || (format == nil && Terminal.standardOutputIsTerminal)
                 StandardOutput.write(table ? Lifecycle.table(policy).render(.table) : policy.json())

@@ -157,9 +157,7 @@ func identicalObject(_ item: PutItem, store: ObjectStore, key: String, catalog: 
         layout = PartLayout(partSize: max(size, 1))
     }
     guard let layout else { return nil }
-    var bucket: String?
-    if case .s3(let b, _) = item.url { bucket = b }
-    var record = Record(url: item.url.description, bucket: bucket, key: item.url.key, size: size, etag: remote.etag,
+    var record = Record(url: item.url.description, bucket: item.url.bucket, key: item.url.key, size: size, etag: remote.etag,
                         layout: layout, parts: ETag.partCount(remote.etag) ?? 1, storageClass: remote.storageClass)
     record.skipped = true
     return record
