@@ -92,8 +92,7 @@ public struct ReportCommand: ParsableCommand {
         func run() throws {
             try runReporting("s3-report") {
                 let bytes = try size.map { try DecimalSize.parse($0) }
-                let environment = ProcessInfo.processInfo.environment
-                let region = self.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+                let region = S3Configuration.region(self.region, environment: ProcessInfo.processInfo.environment)
                 output.print(try report(.cost(pricingPath: pricing, region: region, bytes: bytes),
                                         catalogPath: bytes == nil ? output.catalog.path : nil))
             }
