@@ -68,11 +68,11 @@ final class SigV4BotocoreTests: XCTestCase {
         let cases = try generatedCases(count: 400, seed: seed)
         XCTAssertGreaterThanOrEqual(cases.count, 400, replay)
         var failures = 0
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
         for c in cases {
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
             let date = formatter.date(from: c.timestamp)!
             let signer = SigV4Signer(credentials: Credentials(accessKeyID: c.access_key, secretAccessKey: c.secret_key,
                                                               sessionToken: c.token), region: c.region)

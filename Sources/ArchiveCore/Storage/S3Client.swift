@@ -120,9 +120,7 @@ public final class S3Client: Sendable {
         var uploads: [PendingUpload] = []
         var keyMarker: String?
         var idMarker: String?
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let plain = ISO8601DateFormatter()
+        let times = S3Times()
         while true {
             var query: [(name: String, value: String)] = [("uploads", "")]
             if !prefix.isEmpty { query.append(("prefix", prefix)) }
@@ -133,7 +131,7 @@ public final class S3Client: Sendable {
             for upload in document.all("Upload") {
                 let initiated = upload.text(of: "Initiated") ?? ""
                 uploads.append(PendingUpload(key: upload.text(of: "Key") ?? "", uploadID: upload.text(of: "UploadId") ?? "",
-                                             initiated: formatter.date(from: initiated) ?? plain.date(from: initiated) ?? Date()))
+                                             initiated: times.date(initiated) ?? Date()))
             }
             guard document.text(of: "IsTruncated") == "true" else { return uploads }
             keyMarker = document.text(of: "NextKeyMarker")
@@ -174,9 +172,7 @@ public final class S3Client: Sendable {
     public func listObjects(bucket: String, prefix: String) throws -> [ObjectInfo] {
         var objects: [ObjectInfo] = []
         var token: String?
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let plain = ISO8601DateFormatter()
+        let times = S3Times()
         repeat {
             var query: [(name: String, value: String)] = [("list-type", "2")]
             if !prefix.isEmpty { query.append(("prefix", prefix)) }
@@ -188,7 +184,7 @@ public final class S3Client: Sendable {
                 objects.append(ObjectInfo(key: item.text(of: "Key") ?? "", size: Int(item.text(of: "Size") ?? "") ?? 0,
                                           etag: ETag.unquote(item.text(of: "ETag") ?? ""),
                                           storageClass: item.text(of: "StorageClass") ?? "STANDARD",
-                                          lastModified: formatter.date(from: modified) ?? plain.date(from: modified)))
+                                          lastModified: times.date(modified)))
             }
             token = document.text(of: "IsTruncated") == "true" ? document.text(of: "NextContinuationToken") : nil
         } while token != nil
@@ -307,4 +303,17 @@ public final class S3Client: Sendable {
         let host = "\(bucket).\(regional)"
         return ("https://\(host)", host, keyPath.isEmpty ? "/" : keyPath)
     }
+}
+
+/// Reads the times S3 lists carry (ISO 8601, with or without fractional seconds). One per listing: the
+/// formatters are dear to make and a listing reads thousands.
+struct S3Times {
+    private let fractional: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+    private let plain = ISO8601DateFormatter()
+
+    func date(_ text: String) -> Date? { fractional.date(from: text) ?? plain.date(from: text) }
 }
