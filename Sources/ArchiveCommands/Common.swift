@@ -78,33 +78,9 @@ func finish(_ tool: String, status: ExitStatus) throws {
     if status != .ok { throw ExitCode(status.rawValue) }
 }
 
-/// One line for an error no part of the toolkit describes: its type names the library, then what failed
-/// (GRDB's description names the SQL statement; Foundation's the path and the system's reason).
+/// One line for an error no part of the toolkit describes: its type names the library, then what failed.
 func internalErrorMessage(_ error: Error) -> String {
-    let type = String(reflecting: Swift.type(of: error))
-    let what: String
-    if isFoundationError(error) {
-        let path = (error as NSError).userInfo[NSFilePathErrorKey].map { "\($0): " } ?? ""
-        what = path + systemReason(error)
-    } else {
-        what = String(describing: error)
-    }
-    let line = what.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
-    return "internal error (\(type)): \(line): please report this line"
-}
-
-/// Foundation's errors (Cocoa and POSIX domains) describe themselves only through NSError.
-private func isFoundationError(_ error: Error) -> Bool {
-    [NSCocoaErrorDomain, NSPOSIXErrorDomain].contains((error as NSError).domain)
-}
-
-/// The system's words for a Foundation error (the POSIX reason underneath when there is one), without the
-/// "The operation could not be completed." that Foundation on Linux puts first.
-func systemReason(_ error: Error) -> String {
-    let cause = (error as NSError).userInfo[NSUnderlyingErrorKey] as? Error ?? error
-    let text = (cause as NSError).localizedDescription
-    let filler = "The operation could not be completed. "
-    return text.hasPrefix(filler) ? String(text.dropFirst(filler.count)) : text
+    "internal error (\(String(reflecting: Swift.type(of: error)))): \(Failure.describing(error)): please report this line"
 }
 
 /// Writes a line to stdout now: records must reach the next tool in the pipe as soon as they exist.
@@ -123,7 +99,7 @@ enum StandardOutput {
         do {
             try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
         } catch {
-            let lost = Failure.io("cannot write to standard output (\(systemReason(error))): output was lost; free space where it goes, or send it elsewhere")
+            let lost = Failure.io("cannot write to standard output (\(Failure.describing(error))): output was lost; free space where it goes, or send it elsewhere")
             firstFailure.withLock { $0 = $0 ?? lost }
         }
     }

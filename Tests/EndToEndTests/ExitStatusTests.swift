@@ -39,7 +39,8 @@ final class ExitStatusTests: EndToEndCase {
         XCTAssertEqual(try headObject(bucket, "full-disk.bin")?.etag, try md5(ofFile: path), "the upload itself completes")
     }
 
-    /// A catalog whose `objects` table is gone makes GRDB throw its own error: internal (70), named in one line.
+    /// A catalog whose `objects` table is gone makes GRDB throw its own error: internal (70), named in one line,
+    /// whether one file failed or one of several.
     func testDatabaseErrorExits70WithOneLine() throws {
         let catalog = temp.file("broken.sqlite")
         let environment = env.processEnvironment()
@@ -57,5 +58,13 @@ final class ExitStatusTests: EndToEndCase {
         XCTAssertEqual(result.status, 70, result.summary)
         assertOneLine(result, naming: ["s3-report:", "internal error", "no such table: objects"])
         XCTAssertEqual(result.out, "")
+
+        // Several files: the failure stops the run as internal too, not as "a check failed" (1).
+        let second = temp.file("second.bin")
+        try makeRandomFile(second, size: 100)
+        let several = try runProcess(env.tool("s3-put"), ["--catalog", catalog, second, second, "file://\(temp.path)/many/"],
+                                     environment: environment)
+        XCTAssertEqual(several.status, 70, several.summary)
+        assertOneLine(several, naming: ["s3-put:", "no such table: objects", "stopped: 0 of 2"])
     }
 }

@@ -129,9 +129,10 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
             try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "failed",
                               seconds: Date().timeIntervalSince(started), message: "\(error)")
             guard items.count > 1 else { throw error }
-            let status = (error as? ReportableError)?.exitStatus ?? .ioError
-            throw Failure(status == .noPermission || status == .unavailable ? status : .checkFailed,
-                          "\(item.reader.path): \(error) (stopped: \(position) of \(items.count) files stored before it, none after)")
+            // An error no part of the toolkit describes (GRDB, Foundation) stays internal (70), never "a check failed".
+            let status = (error as? ReportableError)?.exitStatus ?? .software
+            throw Failure([.noPermission, .unavailable, .software].contains(status) ? status : .checkFailed,
+                          "\(item.reader.path): \(Failure.describing(error)) (stopped: \(position) of \(items.count) files stored before it, none after)")
         }
     }
 }
