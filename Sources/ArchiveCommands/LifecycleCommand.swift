@@ -24,6 +24,9 @@ public struct LifecycleCommand: ParsableCommand {
                 } catch let error as ReportableError {
                     for line in error.description.split(separator: "\n") { warn("s3-lifecycle", String(line)) }
                     if worst == .ok || error.exitStatus != .dataError { worst = error.exitStatus }
+                } catch {
+                    warn("s3-lifecycle", internalErrorMessage(error))
+                    worst = .software
                 }
             }
             try finish("s3-lifecycle", status: worst)
