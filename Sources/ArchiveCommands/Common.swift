@@ -46,15 +46,17 @@ func warn(_ tool: String, _ message: String) {
     try? FileHandle.standardError.write(contentsOf: Data("\(tool): \(message)\n".utf8))
 }
 
-/// Runs a tool's body and turns its errors into a message and an exit status: a `ReportableError` says its own,
-/// anything else (GRDB, Foundation: never expected) is an internal error, exit 70, and a failed write of the
-/// records on standard output is exit 74.
+/// Runs a tool's body, once OpenSSL is known to hash, and turns its errors into a message and an exit status: a
+/// `ReportableError` says its own, anything else (GRDB, Foundation: never expected) is an internal error, exit
+/// 70, and a failed write to standard output is exit 74 unless the body chose its own status (`ExitCode`).
 func runReporting(_ tool: String, _ body: () throws -> Void) throws {
     do {
+        try Digest.checkAvailable()
         try body()
         try StandardOutput.checkWritten()
     } catch let error as ReportableError {
         warn(tool, error.description)
+        if let lost = StandardOutput.failure, lost.description != error.description { warn(tool, lost.description) }
         throw ExitCode(error.exitStatus.rawValue)
     } catch let exit as ExitCode {
         // The body chose its status (a check failed); a lost record must still be said.
@@ -66,16 +68,6 @@ func runReporting(_ tool: String, _ body: () throws -> Void) throws {
         warn(tool, internalErrorMessage(error))
         throw ExitCode(ExitStatus.software.rawValue)
     }
-}
-
-/// Ends a tool that reports through its own status rather than `runReporting`: a failed write of its output
-/// turns success into exit 74, and is said in any case.
-func finish(_ tool: String, status: ExitStatus) throws {
-    if let failure = StandardOutput.failure {
-        warn(tool, failure.description)
-        if status == .ok { throw ExitCode(failure.exitStatus.rawValue) }
-    }
-    if status != .ok { throw ExitCode(status.rawValue) }
 }
 
 /// One line for an error no part of the toolkit describes: its type names the library, then what failed.
@@ -99,7 +91,7 @@ enum StandardOutput {
         do {
             try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
         } catch {
-            let lost = Failure.io("cannot write to standard output (\(Failure.describing(error))): output was lost; free space where it goes, or send it elsewhere")
+            let lost = Failure.io("cannot write to standard output (\(Failure.describing(error))): what this run printed is incomplete; make room where it goes, or send it elsewhere")
             firstFailure.withLock { $0 = $0 ?? lost }
         }
     }

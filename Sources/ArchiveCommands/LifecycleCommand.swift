@@ -16,20 +16,19 @@ public struct LifecycleCommand: ParsableCommand {
         @Argument(help: ArgumentHelp("Lifecycle JSON files ({\"Rules\": [...]}).", valueName: "file")) var files: [String]
 
         func run() throws {
-            var worst = ExitStatus.ok
-            for file in files {
-                do {
-                    let policy = try Lifecycle.check(file)
-                    emitLine("\(file): OK (\(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s"))")
-                } catch let error as ReportableError {
-                    for line in error.description.split(separator: "\n") { warn("s3-lifecycle", String(line)) }
-                    if worst == .ok || error.exitStatus != .dataError { worst = error.exitStatus }
-                } catch {
-                    warn("s3-lifecycle", internalErrorMessage(error))
-                    worst = .software
+            try runReporting("s3-lifecycle") {
+                var worst = ExitStatus.ok
+                for file in files {
+                    do {
+                        let policy = try Lifecycle.check(file)
+                        emitLine("\(file): OK (\(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s"))")
+                    } catch let error as ReportableError {
+                        for line in error.description.split(separator: "\n") { warn("s3-lifecycle", String(line)) }
+                        if worst == .ok || error.exitStatus != .dataError { worst = error.exitStatus }
+                    }
                 }
+                if worst != .ok { throw ExitCode(worst.rawValue) }
             }
-            try finish("s3-lifecycle", status: worst)
         }
     }
 

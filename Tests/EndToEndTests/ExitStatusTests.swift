@@ -27,6 +27,32 @@ final class ExitStatusTests: EndToEndCase {
         assertOneLine(result, naming: ["s3-etag:", "standard output", "No space left on device"])
     }
 
+    /// An OpenSSL configured without its default provider refuses MD5 and SHA-256: every tool says so in one
+    /// line and exits 70 before any work, rather than trapping at the first hash.
+    func testOpenSSLRefusingDigestsExits70BeforeAnyWork() throws {
+        let configuration = temp.file("openssl-base-only.cnf")
+        try Data("""
+            openssl_conf = openssl_init
+            [openssl_init]
+            providers = provider_sect
+            [provider_sect]
+            base = base_sect
+            [base_sect]
+            activate = 1
+
+            """.utf8).write(to: URL(fileURLWithPath: configuration))
+        let path = temp.file("small.bin")
+        try makeRandomFile(path, size: 1_000)
+        let environment = env.processEnvironment(["OPENSSL_CONF": configuration])
+        for (tool, arguments) in [("s3-etag", [path]), ("s3-put", ["--no-catalog", path, "file://\(temp.path)/refused/x"])] {
+            let result = try runProcess(env.tool(tool), arguments, environment: environment)
+            XCTAssertEqual(result.status, 70, "\(tool): \(result.summary)")
+            assertOneLine(result, naming: ["\(tool):", "OpenSSL refuses MD5", "OPENSSL_CONF"])
+            XCTAssertEqual(result.out, "", tool)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: temp.file("refused/x")), "nothing stored")
+    }
+
     /// The object is stored and in the catalog: only its record is lost, and the status says so.
     func testRecordOfAStoredObjectToAFullDiskExits74() throws {
         let bucket = try bucket

@@ -3,10 +3,10 @@ import Foundation
 
 /// A running MD5 or SHA-256 over OpenSSL's EVP interface. Owns its context; one per thread of work.
 ///
-/// Every EVP call is checked. A failure stops the process with OpenSSL's own reason: with a valid context and
-/// a built-in digest it only happens when libcrypto is broken or refuses the algorithm (a FIPS-only build
-/// refuses MD5), and no run can go on without its checksums; throwing instead would make every hash of every
-/// buffer a `try` for a state no caller could recover from.
+/// Every EVP call is checked. A libcrypto that refuses an algorithm (a configuration without the default
+/// provider, a FIPS-only build and MD5) is found before any work by `checkAvailable()`, a typed error; after
+/// that a failing call means a broken library, and stops the process with the call and OpenSSL's reason rather
+/// than making every hash of every buffer a `try` for a state no caller could recover from.
 public final class Digest {
     public enum Algorithm: Sendable, CustomStringConvertible {
         case md5, sha256
@@ -26,8 +26,7 @@ public final class Digest {
     deinit { EVP_MD_CTX_free(context) }
 
     public func reset() {
-        let md = algorithm == .md5 ? EVP_md5() : EVP_sha256()
-        Self.check(EVP_DigestInit_ex(context, md, nil) == 1, "EVP_DigestInit_ex", algorithm)
+        Self.check(EVP_DigestInit_ex(context, algorithm.evp, nil) == 1, "EVP_DigestInit_ex", algorithm)
     }
 
     public func update(_ bytes: UnsafeRawBufferPointer) {
@@ -73,10 +72,21 @@ public final class Digest {
         return Array(out.prefix(Int(length)))
     }
 
+    /// Fails when OpenSSL refuses MD5 or SHA-256 here; every tool asks once, before any work, so that a
+    /// refusing libcrypto ends the run with one line instead of a trap half way through a transfer.
+    public static func checkAvailable() throws {
+        guard let context = EVP_MD_CTX_new() else { fatalError("OpenSSL: out of memory for a digest context") }
+        defer { EVP_MD_CTX_free(context) }
+        for algorithm in [Algorithm.md5, .sha256] where EVP_DigestInit_ex(context, algorithm.evp, nil) != 1 {
+            throw CryptoLibraryError(message: "OpenSSL refuses \(algorithm) (\(openSSLReason())): S3 checks every "
+                + "body by MD5 and SigV4 signs with SHA-256; run with OpenSSL's default provider (check OPENSSL_CONF)")
+        }
+    }
+
     /// Stops the process when an EVP call failed, naming the call and OpenSSL's reason.
     private static func check(_ succeeded: Bool, _ call: String, _ algorithm: Algorithm) {
         guard !succeeded else { return }
-        fatalError("OpenSSL \(call) failed for \(algorithm) (\(openSSLReason())): the libcrypto in use is broken or refuses \(algorithm) (a FIPS-only build refuses MD5); install a standard OpenSSL 3")
+        fatalError("OpenSSL \(call) failed for \(algorithm) (\(openSSLReason())): the libcrypto in use is broken; reinstall OpenSSL 3")
     }
 
     /// The oldest error on OpenSSL's per-thread queue, in its own words, and the queue cleared.
@@ -93,6 +103,15 @@ public final class Digest {
 extension Digest.Algorithm {
     /// The digest's length in bytes, which every finished digest must have.
     var length: UInt32 { self == .md5 ? 16 : 32 }
+
+    var evp: OpaquePointer? { self == .md5 ? EVP_md5() : EVP_sha256() }
+}
+
+/// OpenSSL refuses a digest the tools cannot work without: internal (70), since no option of ours changes it.
+public struct CryptoLibraryError: ReportableError {
+    public let message: String
+    public var exitStatus: ExitStatus { .software }
+    public var description: String { message }
 }
 
 extension Sequence where Element == UInt8 {
