@@ -1,6 +1,7 @@
 import ArchiveCore
 import ArgumentParser
 import Foundation
+import Synchronization
 
 /// Where S3 is and as whom to talk to it; flags override the AWS environment and profile.
 struct S3Options: ParsableArguments {
@@ -39,22 +40,65 @@ struct Size: ExpressibleByArgument {
     }
 }
 
-/// Prints one line to stderr, prefixed with the tool's name.
+/// Prints one line to stderr, prefixed with the tool's name. A failing stderr is ignored: there is nowhere left
+/// to say so, and the exit status still tells.
 func warn(_ tool: String, _ message: String) {
-    FileHandle.standardError.write(Data("\(tool): \(message)\n".utf8))
+    try? FileHandle.standardError.write(contentsOf: Data("\(tool): \(message)\n".utf8))
 }
 
-/// Runs a tool's body and turns its errors into a message and an exit status.
+/// Runs a tool's body, once OpenSSL is known to hash, and turns its errors into a message and an exit status: a
+/// `ReportableError` says its own, anything else (GRDB, Foundation: never expected) is an internal error, exit
+/// 70, and a failed write to standard output is exit 74 unless the body chose its own status (`ExitCode`).
 func runReporting(_ tool: String, _ body: () throws -> Void) throws {
     do {
+        try Digest.checkAvailable()
         try body()
+        try StandardOutput.checkWritten()
     } catch let error as ReportableError {
         warn(tool, error.description)
+        if let lost = StandardOutput.failure, lost.description != error.description { warn(tool, lost.description) }
         throw ExitCode(error.exitStatus.rawValue)
+    } catch let exit as ExitCode {
+        // The body chose its status (a check failed); a lost record must still be said.
+        if let failure = StandardOutput.failure { warn(tool, failure.description) }
+        throw exit
+    } catch let error where error is CleanExit || error is ValidationError {
+        throw error
+    } catch {
+        warn(tool, internalErrorMessage(error))
+        throw ExitCode(ExitStatus.software.rawValue)
     }
+}
+
+/// One line for an error no part of the toolkit describes: its type names the library, then what failed.
+func internalErrorMessage(_ error: Error) -> String {
+    "internal error (\(String(reflecting: Swift.type(of: error)))): \(Failure.describing(error)): please report this line"
 }
 
 /// Writes a line to stdout now: records must reach the next tool in the pipe as soon as they exist.
 func emitLine(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    StandardOutput.write(line + "\n")
+}
+
+/// Standard output as the tools write records and reports to it. A write is checked; the first failure (a full
+/// disk, a closed descriptor) is kept, nothing more is written, and the run ends with exit 74 once its work is
+/// done: the work itself (uploads, the catalog) is not abandoned half way because its record could not be printed.
+enum StandardOutput {
+    private static let firstFailure = Mutex<Failure?>(nil)
+
+    static func write(_ text: String) {
+        guard failure == nil else { return }
+        do {
+            try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+        } catch {
+            let lost = Failure.io("cannot write to standard output (\(Failure.describing(error))): what this run printed is incomplete; make room where it goes, or send it elsewhere")
+            firstFailure.withLock { $0 = $0 ?? lost }
+        }
+    }
+
+    static var failure: Failure? { firstFailure.withLock { $0 } }
+
+    static func checkWritten() throws {
+        if let failure { throw failure }
+    }
 }

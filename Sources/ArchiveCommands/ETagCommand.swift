@@ -42,7 +42,9 @@ public struct ETagCommand: ParsableCommand {
         if let check { request = .check(list: check, partSize: size) }
         else if let match { request = .match(etag: match, files: files, partSize: size) }
         else { request = .print(files: files, partSize: size, doublingEvery: doublingEvery) }
-        let status = runETag(request, quiet: quiet, output: emitLine, warn: { warn("s3-etag", $0) })
-        if status != .ok { throw ExitCode(status.rawValue) }
+        try runReporting("s3-etag") {
+            let status = runETag(request, quiet: quiet, output: emitLine, warn: { warn("s3-etag", $0) })
+            if status != .ok { throw ExitCode(status.rawValue) }
+        }
     }
 }

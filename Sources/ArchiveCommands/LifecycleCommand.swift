@@ -16,17 +16,19 @@ public struct LifecycleCommand: ParsableCommand {
         @Argument(help: ArgumentHelp("Lifecycle JSON files ({\"Rules\": [...]}).", valueName: "file")) var files: [String]
 
         func run() throws {
-            var worst = ExitStatus.ok
-            for file in files {
-                do {
-                    let policy = try Lifecycle.check(file)
-                    emitLine("\(file): OK (\(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s"))")
-                } catch let error as ReportableError {
-                    for line in error.description.split(separator: "\n") { warn("s3-lifecycle", String(line)) }
-                    if worst == .ok || error.exitStatus != .dataError { worst = error.exitStatus }
+            try runReporting("s3-lifecycle") {
+                var worst = ExitStatus.ok
+                for file in files {
+                    do {
+                        let policy = try Lifecycle.check(file)
+                        emitLine("\(file): OK (\(policy.rules.count) rule\(policy.rules.count == 1 ? "" : "s"))")
+                    } catch let error as ReportableError {
+                        for line in error.description.split(separator: "\n") { warn("s3-lifecycle", String(line)) }
+                        if worst == .ok || error.exitStatus != .dataError { worst = error.exitStatus }
+                    }
                 }
+                if worst != .ok { throw ExitCode(worst.rawValue) }
             }
-            if worst != .ok { throw ExitCode(worst.rawValue) }
         }
     }
 
@@ -40,7 +42,7 @@ public struct LifecycleCommand: ParsableCommand {
         func run() throws {
             try runReporting("s3-lifecycle") {
                 let stored = try Lifecycle.apply(bucket: bucket, path: file, s3: s3.overrides)
-                emitLine("s3://\(bucket.replacingOccurrences(of: "s3://", with: "")): applied \(file) (\(stored.rules.count) rule\(stored.rules.count == 1 ? "" : "s"), read back equal)")
+                emitLine("s3://\(StorageURL.bucketName(bucket)): applied \(file) (\(stored.rules.count) rule\(stored.rules.count == 1 ? "" : "s"), read back equal)")
             }
         }
     }
@@ -59,10 +61,10 @@ public struct LifecycleCommand: ParsableCommand {
         func run() throws {
             try runReporting("s3-lifecycle") {
                 guard let policy = try Lifecycle.show(bucket: bucket, s3: s3.overrides) else {
-                    throw Failure.noInput("s3://\(bucket.replacingOccurrences(of: "s3://", with: "")): no lifecycle configuration: apply one with s3-lifecycle apply")
+                    throw Failure.noInput("s3://\(StorageURL.bucketName(bucket)): no lifecycle configuration: apply one with s3-lifecycle apply")
                 }
                 let table = format == "table" || (format == nil && Terminal.standardOutputIsTerminal)
-                FileHandle.standardOutput.write(Data((table ? Lifecycle.table(policy).render(.table) : policy.json()).utf8))
+                StandardOutput.write(table ? Lifecycle.table(policy).render(.table) : policy.json())
             }
         }
     }

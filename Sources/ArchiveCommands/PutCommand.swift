@@ -119,7 +119,7 @@ public struct PutCommand: ParsableCommand {
                 let age = try abortStale.map { try DurationText.parse($0) } ?? 0
                 let count = try staleUploads(at: listStale ?? arguments[0], olderThan: age, abort: abortStale != nil,
                                              s3: s3.overrides) { upload, aborted in
-                    let stamp = ISO8601DateFormatter().string(from: upload.initiated)
+                    let stamp = UTC.iso8601(upload.initiated)
                     emitLine("\(stamp)\t\(upload.key)\t\(upload.uploadID)" + (aborted ? "\taborted" : ""))
                 }
                 if abortStale != nil, !quiet { warn("s3-put", "aborted \(count) unfinished upload(s)") }

@@ -28,7 +28,7 @@ public struct ReportCommand: ParsableCommand {
         func print(_ tables: [Table]) {
             let chosen = format.flatMap(Table.Format.init) ?? (Terminal.standardOutputIsTerminal ? .table : .tsv)
             let text = tables.map { $0.render(chosen) }.joined(separator: chosen == .table ? "\n" : "")
-            FileHandle.standardOutput.write(Data(text.utf8))
+            StandardOutput.write(text)
         }
 
         func run(_ view: ReportView) throws {
@@ -92,8 +92,7 @@ public struct ReportCommand: ParsableCommand {
         func run() throws {
             try runReporting("s3-report") {
                 let bytes = try size.map { try DecimalSize.parse($0) }
-                let environment = ProcessInfo.processInfo.environment
-                let region = self.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? "us-east-1"
+                let region = S3Configuration.region(self.region, environment: ProcessInfo.processInfo.environment)
                 output.print(try report(.cost(pricingPath: pricing, region: region, bytes: bytes),
                                         catalogPath: bytes == nil ? output.catalog.path : nil))
             }

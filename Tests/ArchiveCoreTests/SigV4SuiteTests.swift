@@ -2,11 +2,13 @@ import ArchiveCore
 import Foundation
 import XCTest
 
-/// The published AWS SigV4 test suite (aws-c-auth's v4 vectors), read from ../shared/testdata/sigv4.
+/// The published AWS SigV4 test suite (aws-c-auth's v4 vectors), kept in the project beside this file:
+/// Fixtures/sigv4 (SOURCE.md there says where they come from; Apache 2.0, LICENSE there).
 final class SigV4SuiteTests: XCTestCase {
+    // Relative to this source file rather than a SwiftPM resource bundle: the vectors are read in place from
+    // the checkout, so no copy step can leave them stale.
     static var suiteDirectory: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/testdata/sigv4")
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/sigv4")
     }
 
     struct Context: Decodable {
@@ -38,7 +40,7 @@ final class SigV4SuiteTests: XCTestCase {
     func loadCases() throws -> [Case] {
         let directory = Self.suiteDirectory
         guard FileManager.default.fileExists(atPath: directory.path) else {
-            XCTFail("the AWS SigV4 test suite is not at \(directory.path): check out ../shared beside the project")
+            XCTFail("the AWS SigV4 test vectors are not at \(directory.path): restore Tests/ArchiveCoreTests/Fixtures/sigv4 from git")
             return []
         }
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter {

@@ -14,7 +14,7 @@ public enum Lifecycle {
 
     public static func apply(bucket given: String, path: String, s3: S3Configuration.Overrides) throws -> LifecyclePolicy {
         let policy = try check(path)
-        let bucket = bucketName(given)
+        let bucket = StorageURL.bucketName(given)
         let client = try client(bucket: bucket, s3: s3)
         try client.headBucket(bucket)
         try client.putLifecycle(bucket: bucket, xml: policy.xml())
@@ -29,18 +29,13 @@ public enum Lifecycle {
     }
 
     public static func show(bucket given: String, s3: S3Configuration.Overrides) throws -> LifecyclePolicy? {
-        let bucket = bucketName(given)
+        let bucket = StorageURL.bucketName(given)
         let client = try client(bucket: bucket, s3: s3)
         return try client.getLifecycle(bucket: bucket).map(LifecyclePolicy.init(xml:))
     }
 
-    /// `bucket` or `s3://bucket[/]` → `bucket`.
-    static func bucketName(_ given: String) -> String {
-        given.hasPrefix("s3://") ? String(given.dropFirst(5).prefix { $0 != "/" }) : given
-    }
-
     static func client(bucket: String, s3: S3Configuration.Overrides) throws -> S3Client {
-        let name = bucketName(bucket)
+        let name = StorageURL.bucketName(bucket)
         guard StorageURL.isValidBucket(name) else {
             throw Failure.usage("invalid bucket name '\(bucket)': 3-63 characters of a-z, 0-9, '.', '-'")
         }

@@ -110,7 +110,7 @@ func statusTables(_ catalog: Catalog, now: Date) throws -> [Table] {
 
 func isoStamp(_ seconds: Double?) -> String {
     guard let seconds else { return "" }
-    return ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: seconds))
+    return UTC.iso8601(Date(timeIntervalSince1970: seconds))
 }
 
 // MARK: sessions

@@ -39,21 +39,13 @@ public struct StatusReport: Sendable {
         failed == 0 ? "SUCCESS" : failed == files.count ? "COMPLETE FAILURE" : "PARTIAL FAILURE"
     }
 
-    static func stamp(_ date: Date, format: String) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = format
-        return formatter.string(from: date)
-    }
-
     /// The report's bytes: text, but for file names, which are written byte for byte.
     public var bytes: [UInt8] {
         var header = ["Download Status Report", "======================", ""]
         header.append("\(sourceLabel): \(source)")
         header.append("Session: \(session)")
         header.append("Bucket: \(bucket)")
-        header.append("Timestamp: \(Self.stamp(started, format: "yyyy-MM-dd HH:mm:ss")) UTC")
+        header.append("Timestamp: \(UTC.format(started, "yyyy-MM-dd HH:mm:ss")) UTC")
         header.append("Destination: \(destination)")
         header.append("")
         header.append("Files:")
@@ -71,11 +63,11 @@ public struct StatusReport: Sendable {
     /// Writes the report beside the restored files (atomically) and returns its path.
     public func write(in directory: String) throws -> String {
         let id = session.replacingOccurrences(of: "/", with: "_")
-        var path = directory + "/_download_status_\(id)_\(Self.stamp(started, format: "yyyyMMdd_HHmmss")).txt"
+        var path = directory + "/_download_status_\(id)_\(UTC.format(started, "yyyyMMdd_HHmmss")).txt"
         // Two restores of one session within a second keep both reports.
         var copy = 2
         while FileManager.default.fileExists(atPath: path) {
-            path = directory + "/_download_status_\(id)_\(Self.stamp(started, format: "yyyyMMdd_HHmmss"))_\(copy).txt"
+            path = directory + "/_download_status_\(id)_\(UTC.format(started, "yyyyMMdd_HHmmss"))_\(copy).txt"
             copy += 1
         }
         let writer = try AtomicFileWriter(path: path, createDirectories: false)

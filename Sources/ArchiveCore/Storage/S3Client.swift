@@ -44,7 +44,7 @@ public final class S3Client: Sendable {
     public func putObject(bucket: String, key: String, body: ArraySlice<UInt8>, md5: [UInt8],
                           headers: [(name: String, value: String)]) throws -> String {
         let response = try send("PUT", bucket: bucket, key: key,
-                                headers: headers + [("Content-MD5", Data(md5).base64EncodedString())], body: body)
+                                headers: headers + [ContentMD5.header(md5)], body: body)
         return ETag.unquote(response.headers["etag"] ?? "")
     }
 
@@ -61,7 +61,7 @@ public final class S3Client: Sendable {
                            body: ArraySlice<UInt8>, md5: [UInt8], headers: [(name: String, value: String)] = []) throws -> String {
         let response = try send("PUT", bucket: bucket, key: key,
                                 query: [("partNumber", String(number)), ("uploadId", uploadID)],
-                                headers: headers + [("Content-MD5", Data(md5).base64EncodedString())], body: body)
+                                headers: headers + [ContentMD5.header(md5)], body: body)
         return ETag.unquote(response.headers["etag"] ?? "")
     }
 
@@ -74,8 +74,7 @@ public final class S3Client: Sendable {
         xml += "</CompleteMultipartUpload>"
         let body = Array(xml.utf8)
         let response = try send("POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],
-                                headers: [("Content-Type", "application/xml"),
-                                          ("Content-MD5", Data(Digest.md5(body)).base64EncodedString())],
+                                headers: [("Content-Type", "application/xml"), ContentMD5.header(of: body)],
                                 body: body[...])
         // S3 may answer 200 and still report an error in the body.
         let document = XMLElement.parse(response.body)
@@ -121,9 +120,7 @@ public final class S3Client: Sendable {
         var uploads: [PendingUpload] = []
         var keyMarker: String?
         var idMarker: String?
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let plain = ISO8601DateFormatter()
+        let times = S3Times()
         while true {
             var query: [(name: String, value: String)] = [("uploads", "")]
             if !prefix.isEmpty { query.append(("prefix", prefix)) }
@@ -134,7 +131,7 @@ public final class S3Client: Sendable {
             for upload in document.all("Upload") {
                 let initiated = upload.text(of: "Initiated") ?? ""
                 uploads.append(PendingUpload(key: upload.text(of: "Key") ?? "", uploadID: upload.text(of: "UploadId") ?? "",
-                                             initiated: formatter.date(from: initiated) ?? plain.date(from: initiated) ?? Date()))
+                                             initiated: times.date(initiated) ?? Date()))
             }
             guard document.text(of: "IsTruncated") == "true" else { return uploads }
             keyMarker = document.text(of: "NextKeyMarker")
@@ -154,34 +151,20 @@ public final class S3Client: Sendable {
     /// yet delivered, so `receive` sees every byte once, in order.
     public func download(bucket: String, key: String, range: ClosedRange<Int>?, headers: [(name: String, value: String)],
                          receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
-        let resource = "s3://\(bucket)/\(key)"
         var delivered = 0
-        var attempt = 0
-        while true {
-            attempt += 1
+        _ = try retrying(resource: "s3://\(bucket)/\(key)", isBucketRequest: false) {
             var requestHeaders = headers
             let start = (range?.lowerBound ?? 0) + delivered
             if range != nil || delivered > 0 {
                 requestHeaders.append(("Range", "bytes=\(start)-" + (range.map { String($0.upperBound) } ?? "")))
             }
-            do {
-                let request = signedRequest("GET", bucket: bucket, key: key, query: [], headers: requestHeaders, body: [])
-                let response = try pool.withConnection { connection in
-                    try connection.perform(request) { chunk in
-                        try receive(chunk)
-                        delivered += chunk.count
-                    }
-                }
-                if (200..<300).contains(response.status) { return }
-                let error = S3Error.from(response, resource: resource, isBucketRequest: false)
-                if !error.isRetryable || attempt >= configuration.maxAttempts { throw error }
-            } catch let error as TransportError {
-                if attempt >= configuration.maxAttempts {
-                    throw TransportError(code: error.code, message: "\(error.message) (gave up after \(attempt) attempts)",
-                                         url: error.url)
+            let request = signedRequest("GET", bucket: bucket, key: key, query: [], headers: requestHeaders, body: [])
+            return try pool.withConnection { connection in
+                try connection.perform(request) { chunk in
+                    try receive(chunk)
+                    delivered += chunk.count
                 }
             }
-            Thread.sleep(forTimeInterval: Self.backoff(attempt: attempt))
         }
     }
 
@@ -189,9 +172,7 @@ public final class S3Client: Sendable {
     public func listObjects(bucket: String, prefix: String) throws -> [ObjectInfo] {
         var objects: [ObjectInfo] = []
         var token: String?
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let plain = ISO8601DateFormatter()
+        let times = S3Times()
         repeat {
             var query: [(name: String, value: String)] = [("list-type", "2")]
             if !prefix.isEmpty { query.append(("prefix", prefix)) }
@@ -203,7 +184,7 @@ public final class S3Client: Sendable {
                 objects.append(ObjectInfo(key: item.text(of: "Key") ?? "", size: Int(item.text(of: "Size") ?? "") ?? 0,
                                           etag: ETag.unquote(item.text(of: "ETag") ?? ""),
                                           storageClass: item.text(of: "StorageClass") ?? "STANDARD",
-                                          lastModified: formatter.date(from: modified) ?? plain.date(from: modified)))
+                                          lastModified: times.date(modified)))
             }
             token = document.text(of: "IsTruncated") == "true" ? document.text(of: "NextContinuationToken") : nil
         } while token != nil
@@ -218,8 +199,7 @@ public final class S3Client: Sendable {
         let body = Array(xml.utf8)
         do {
             _ = try send("POST", bucket: bucket, key: key, query: [("restore", "")],
-                         headers: [("Content-Type", "application/xml"),
-                                   ("Content-MD5", Data(Digest.md5(body)).base64EncodedString())], body: body[...])
+                         headers: [("Content-Type", "application/xml"), ContentMD5.header(of: body)], body: body[...])
         } catch let error as S3Error where error.code == "RestoreAlreadyInProgress" {
             return
         }
@@ -229,8 +209,7 @@ public final class S3Client: Sendable {
     public func putLifecycle(bucket: String, xml: String) throws {
         let body = Array(xml.utf8)
         _ = try send("PUT", bucket: bucket, key: nil, query: [("lifecycle", "")],
-                     headers: [("Content-Type", "application/xml"),
-                               ("Content-MD5", Data(Digest.md5(body)).base64EncodedString())], body: body[...])
+                     headers: [("Content-Type", "application/xml"), ContentMD5.header(of: body)], body: body[...])
     }
 
     /// The bucket's lifecycle configuration, or nil when it has none.
@@ -250,14 +229,24 @@ public final class S3Client: Sendable {
     public func send(_ method: String, bucket: String, key: String?, query: [(name: String, value: String)] = [],
                      headers: [(name: String, value: String)] = [], body: ArraySlice<UInt8> = []) throws -> HTTPResponse {
         let resource = "s3://\(bucket)" + (key.map { "/\($0)" } ?? "")
+        return try retrying(resource: resource, isBucketRequest: key == nil) {
+            let request = signedRequest(method, bucket: bucket, key: key, query: query, headers: headers, body: body)
+            return try pool.withConnection { try $0.perform(request, body: body) }
+        }
+    }
+
+    /// Runs `exchange` (a signed request, signed again each time: its date must be fresh) until it answers 2xx,
+    /// retrying what `S3Error.isRetryable` says is worth retrying and transport failures, up to
+    /// `configuration.maxAttempts`, with exponential backoff and full jitter. A non-2xx answer becomes `S3Error`.
+    private func retrying(resource: String, isBucketRequest: Bool,
+                          _ exchange: () throws -> HTTPResponse) throws -> HTTPResponse {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                let request = signedRequest(method, bucket: bucket, key: key, query: query, headers: headers, body: body)
-                let response = try pool.withConnection { try $0.perform(request, body: body) }
+                let response = try exchange()
                 if (200..<300).contains(response.status) { return response }
-                let error = S3Error.from(response, resource: resource, isBucketRequest: key == nil)
+                let error = S3Error.from(response, resource: resource, isBucketRequest: isBucketRequest)
                 if !error.isRetryable || attempt >= configuration.maxAttempts { throw error }
             } catch let error as TransportError {
                 if attempt >= configuration.maxAttempts {
@@ -279,7 +268,7 @@ public final class S3Client: Sendable {
         let (base, host, path) = address(bucket: bucket, key: key)
         // Bodies carry a signed Content-MD5, so the payload need not be SHA-256-hashed a second time.
         let payloadHash = body.isEmpty ? SigV4Signer.emptyPayloadHash
-            : headers.contains { $0.name == "Content-MD5" } ? SigV4Signer.unsignedPayload
+            : headers.contains { $0.name == ContentMD5.name } ? SigV4Signer.unsignedPayload
             : Digest.sha256(body).hex
         var allHeaders = headers
         allHeaders.append(("Host", host))
@@ -314,4 +303,17 @@ public final class S3Client: Sendable {
         let host = "\(bucket).\(regional)"
         return ("https://\(host)", host, keyPath.isEmpty ? "/" : keyPath)
     }
+}
+
+/// Reads the times S3 lists carry (ISO 8601, with or without fractional seconds). One per listing: the
+/// formatters are dear to make and a listing reads thousands.
+struct S3Times {
+    private let fractional: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+    private let plain = ISO8601DateFormatter()
+
+    func date(_ text: String) -> Date? { fractional.date(from: text) ?? plain.date(from: text) }
 }

@@ -32,6 +32,12 @@ public struct S3Configuration: Sendable {
         }
     }
 
+    /// The region: the flag, `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region` (its section of
+    /// `~/.aws/config`), else us-east-1, as aws-cli chooses it.
+    public static func region(_ flag: String?, environment: [String: String], profile: [String: String] = [:]) -> String {
+        flag ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? profile["region"] ?? "us-east-1"
+    }
+
     /// Flags first, then `AWS_*` variables, then the profile in `~/.aws/credentials` and `~/.aws/config`.
     public static func resolve(_ overrides: Overrides,
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> S3Configuration {
@@ -58,8 +64,7 @@ public struct S3Configuration: Sendable {
                           "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in \(credentialsFile)")
         }
 
-        let region = overrides.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
-            ?? configSection["region"] ?? "us-east-1"
+        let region = Self.region(overrides.region, environment: environment, profile: configSection)
         let endpointText = overrides.endpointURL ?? environment["AWS_ENDPOINT_URL_S3"] ?? environment["AWS_ENDPOINT_URL"]
             ?? configSection["endpoint_url"]
         var endpoint: URL?

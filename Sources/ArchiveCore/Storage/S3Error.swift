@@ -57,7 +57,7 @@ public struct S3Error: ReportableError {
     }
 
     public var description: String {
-        let bucket = resource.dropFirst("s3://".count).split(separator: "/", maxSplits: 1).first.map(String.init) ?? resource
+        let bucket = StorageURL.bucketName(resource)
         switch code {
         case "NoSuchBucket":
             return "bucket '\(bucket)' does not exist: create it first (aws s3 mb s3://\(bucket)) or check the name"

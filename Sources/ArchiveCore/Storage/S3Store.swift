@@ -22,7 +22,7 @@ public struct CustomerKey: Sendable, CustomStringConvertible {
     var headers: [(name: String, value: String)] {
         [("x-amz-server-side-encryption-customer-algorithm", "AES256"),
          ("x-amz-server-side-encryption-customer-key", Data(key).base64EncodedString()),
-         ("x-amz-server-side-encryption-customer-key-MD5", Data(Digest.md5(key)).base64EncodedString())]
+         ("x-amz-server-side-encryption-customer-key-MD5", ContentMD5.value(of: key))]
     }
 
     public var description: String { "CustomerKey(hidden)" }

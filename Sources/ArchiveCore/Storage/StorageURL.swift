@@ -7,9 +7,8 @@ public enum StorageURL: Sendable, Equatable, CustomStringConvertible {
 
     public init(parsing text: String) throws {
         if text.hasPrefix("s3://") {
-            let rest = text.dropFirst("s3://".count)
-            let bucket = String(rest.prefix { $0 != "/" })
-            let key = String(rest.dropFirst(bucket.count + 1))
+            let bucket = Self.bucketName(text)
+            let key = String(text.dropFirst("s3://".count + bucket.count + 1))
             guard Self.isValidBucket(bucket) else {
                 throw Failure.usage("invalid S3 URL '\(text)': the bucket name must be 3-63 characters of a-z, 0-9, '.', '-' (s3://BUCKET/KEY)")
             }
@@ -30,6 +29,17 @@ public enum StorageURL: Sendable, Equatable, CustomStringConvertible {
         case .s3(_, let key): return key
         case .file(let path): return path
         }
+    }
+
+    /// The S3 bucket; nil for a local directory.
+    public var bucket: String? {
+        if case .s3(let bucket, _) = self { return bucket }
+        return nil
+    }
+
+    /// `bucket` or `s3://bucket[/…]` → `bucket`, for the options that name a bucket alone.
+    public static func bucketName(_ given: String) -> String {
+        given.hasPrefix("s3://") ? String(given.dropFirst("s3://".count).prefix { $0 != "/" }) : given
     }
 
     /// A URL ending in `/` names a prefix (a folder): files put there keep their own names.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The exit statuses of every tool (sysexits), as DESIGN.md lists them.
 public enum ExitStatus: Int32, Sendable {
     case ok = 0
@@ -32,4 +34,24 @@ public struct Failure: ReportableError {
     public static func noInput(_ m: String) -> Failure { Failure(.noInput, m) }
     public static func io(_ m: String) -> Failure { Failure(.ioError, m) }
     public static func check(_ m: String) -> Failure { Failure(.checkFailed, m) }
+}
+
+extension Failure {
+    /// What `error` says, on one line: GRDB's description (which names the SQL statement, over several lines) or,
+    /// for Foundation's errors, the path and the system's reason, without the "The operation could not be
+    /// completed." that Foundation on Linux puts first.
+    public static func describing(_ error: Error) -> String {
+        let bridged = error as NSError
+        let text: String
+        if [NSCocoaErrorDomain, NSPOSIXErrorDomain].contains(bridged.domain) {
+            let cause = bridged.userInfo[NSUnderlyingErrorKey] as? Error ?? error
+            let reason = (cause as NSError).localizedDescription
+            let filler = "The operation could not be completed. "
+            text = (bridged.userInfo[NSFilePathErrorKey].map { "\($0): " } ?? "")
+                + (reason.hasPrefix(filler) ? String(reason.dropFirst(filler.count)) : reason)
+        } else {
+            text = String(describing: error)
+        }
+        return text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+    }
 }

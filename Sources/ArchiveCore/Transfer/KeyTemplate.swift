@@ -45,9 +45,7 @@ public enum KeyTemplate {
     }
 
     static func today(_ now: Date) -> (String, String, String) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day], from: now)
+        let c = UTC.calendar.dateComponents([.year, .month, .day], from: now)
         return (String(format: "%04d", c.year!), String(format: "%02d", c.month!), String(format: "%02d", c.day!))
     }
 }

@@ -129,9 +129,10 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
             try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "failed",
                               seconds: Date().timeIntervalSince(started), message: "\(error)")
             guard items.count > 1 else { throw error }
-            let status = (error as? ReportableError)?.exitStatus ?? .ioError
-            throw Failure(status == .noPermission || status == .unavailable ? status : .checkFailed,
-                          "\(item.reader.path): \(error) (stopped: \(position) of \(items.count) files stored before it, none after)")
+            // An error no part of the toolkit describes (GRDB, Foundation) stays internal (70), never "a check failed".
+            let status = (error as? ReportableError)?.exitStatus ?? .software
+            throw Failure([.noPermission, .unavailable, .software].contains(status) ? status : .checkFailed,
+                          "\(item.reader.path): \(Failure.describing(error)) (stopped: \(position) of \(items.count) files stored before it, none after)")
         }
     }
 }
@@ -157,9 +158,7 @@ func identicalObject(_ item: PutItem, store: ObjectStore, key: String, catalog: 
         layout = PartLayout(partSize: max(size, 1))
     }
     guard let layout else { return nil }
-    var bucket: String?
-    if case .s3(let b, _) = item.url { bucket = b }
-    var record = Record(url: item.url.description, bucket: bucket, key: item.url.key, size: size, etag: remote.etag,
+    var record = Record(url: item.url.description, bucket: item.url.bucket, key: item.url.key, size: size, etag: remote.etag,
                         layout: layout, parts: ETag.partCount(remote.etag) ?? 1, storageClass: remote.storageClass)
     record.skipped = true
     return record
