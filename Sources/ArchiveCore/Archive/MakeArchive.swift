@@ -67,8 +67,7 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     }
     let archiveDigest = try tar.finish()
 
-    let formatter = ISO8601DateFormatter()
-    let totals = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: rootText, created: formatter.string(from: Date()),
+    let totals = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: rootText, created: UTC.iso8601(Date()),
                               archive: .init(size: sink.written, sha256: archiveDigest.hex),
                               files: builder.files, bytes: builder.bytes, newestMtime: builder.newest, entries: [])
     try fileOutput?.commit()

@@ -127,7 +127,7 @@ private func restoreOne(_ source: RestoreSource, stores: OpenStores, destination
     case .object(let url, let key, let relative, let info):
         let restorer = ObjectRestorer(store: try stores.store(for: url), destination: destination, request: request, warn: warn)
         var report = StatusReport(source: url.description, sourceLabel: "Object", session: Paths.name(relative),
-                                  bucket: bucketName(url), destination: destination.root, started: started)
+                                  bucket: url.bucket ?? "(local directory)", destination: destination.root, started: started)
         guard let files = try restorer.run([(key, relative, info)]) else { return nil }
         report.files = files.map { (ArchivePath($0.path), $0.outcome) }
         return report
@@ -135,15 +135,13 @@ private func restoreOne(_ source: RestoreSource, stores: OpenStores, destination
         let restorer = ObjectRestorer(store: try stores.store(for: prefix), destination: destination, request: request, warn: warn)
         let id = Paths.name(prefix.key)
         var report = StatusReport(source: prefix.description, sourceLabel: "Prefix", session: id.isEmpty ? "prefix" : id,
-                                  bucket: bucketName(prefix), destination: destination.root, started: started)
+                                  bucket: prefix.bucket ?? "(local directory)", destination: destination.root, started: started)
         guard let files = try restorer.run(items) else { return nil }
         report.files = files.map { (ArchivePath($0.path), $0.outcome) }
         return report
     }
 }
 
-func bucketName(_ url: StorageURL) -> String {
-    if case .s3(let bucket, _) = url { return bucket }
     return "(local directory)"
 }
 
@@ -170,7 +168,7 @@ struct ArchiveRestorer {
         let indexBytes = try store.get(key + ".index.json", range: nil)
         let index = try ArchiveIndex.decode(Data(indexBytes), source: url.description + ".index.json")
         var report = StatusReport(source: url.description, sourceLabel: "Archive", session: index.session,
-                                  bucket: bucketName(url), destination: destination.root, started: started)
+                                  bucket: url.bucket ?? "(local directory)", destination: destination.root, started: started)
         let outcomes = Outcomes()
         let plan = try makePlan(index, outcomes: outcomes)
         if !plan.fetch.isEmpty {
