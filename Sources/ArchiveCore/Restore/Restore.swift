@@ -142,9 +142,6 @@ private func restoreOne(_ source: RestoreSource, stores: OpenStores, destination
     }
 }
 
-    return "(local directory)"
-}
-
 /// Restores the files of one archive, using its index to fetch only what is missing or damaged.
 struct ArchiveRestorer {
     let store: ObjectStore
