@@ -8,6 +8,8 @@ final class IndexWriter {
     private let output: AtomicFileWriter
     private let spool: AtomicFileWriter
     private var count = 0
+    /// Entries not yet written to the spool: one write per megabyte, not per entry.
+    private var pending: [UInt8] = []
 
     /// `path`: where the index goes (checked now: it must be writable before any byte of the archive moves).
     init(path: String) throws {
@@ -17,10 +19,13 @@ final class IndexWriter {
     }
 
     func add(_ entry: ArchiveIndex.Entry) throws {
-        var line = Array((count == 0 ? "\n    " : ",\n    ").utf8)
-        entry.appendJSON(to: &line)
-        try spool.write(line)
+        pending += Array((count == 0 ? "\n    " : ",\n    ").utf8)
+        entry.appendJSON(to: &pending)
         count += 1
+        if pending.count >= 1 << 20 {
+            try spool.write(pending)
+            pending.removeAll(keepingCapacity: true)
+        }
     }
 
     /// Writes the index (totals, then the spooled entries) under its real name, flushed.
@@ -32,6 +37,8 @@ final class IndexWriter {
         JSONText.appendString(totals.created, to: &head)
         head += Array(",\n  \"entries\" : [".utf8)
         try output.write(head)
+        try spool.write(pending)
+        pending = []
         let entries = try spool.readBack()
         var buffer: [UInt8] = []
         while true {
