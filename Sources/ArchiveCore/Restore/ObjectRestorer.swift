@@ -34,8 +34,12 @@ struct ObjectRestorer {
         // Every cold object is asked to thaw before any is waited for.
         guard try ensureReadable(store, keys: needed.map(\.key), request: request, warn: warn) else { return nil }
         if request.dryRun { return results }
-        for item in needed {
-            results.append((item.relativePath, fetch(item.key, info: item.info, to: item.path, damaged: item.damaged)))
+        // Objects come down side by side, `concurrency` at once, their outcomes kept in the listing's order.
+        let engine = TransferEngine(concurrency: min(request.concurrency, max(1, needed.count)))
+        engine.map(needed, { item in
+            fetch(item.key, info: item.info, to: item.path, damaged: item.damaged)
+        }) { position, outcome in
+            results.append((needed[position].relativePath, outcome))
         }
         return results
     }

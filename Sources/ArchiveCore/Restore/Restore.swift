@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -307,16 +308,11 @@ struct ArchiveRestorer {
         return ranges
     }
 
-    /// Fetches the ranges on `concurrency` threads; each file's bytes are written to a temporary name, hashed,
-    /// and renamed only when the SHA-256 matches the index.
+    /// Fetches the ranges on the transfer engine, `concurrency` requests at once whatever the core count; each
+    /// file's bytes are written to a temporary name, hashed, and renamed only when the SHA-256 matches the index.
     func fetchRanges(_ ranges: [FetchRange], outcomes: Outcomes) {
-        let next = Counter()
-        let workers = max(1, min(request.concurrency, ranges.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let index = next.take(below: ranges.count) {
-                fetch(ranges[index], outcomes: outcomes)
-            }
-        }
+        let engine = TransferEngine(concurrency: min(request.concurrency, max(1, ranges.count)))
+        engine.forEach(ranges) { fetch($0, outcomes: outcomes) }
     }
 
     private func fetch(_ range: FetchRange, outcomes: Outcomes) {
@@ -450,22 +446,8 @@ final class FileSink {
 }
 
 /// Each file's outcome, set by whichever worker finished it.
-final class Outcomes: @unchecked Sendable {
-    private let lock = NSLock()
-    private var byPath: [String: FileOutcome] = [:]
-    func set(_ path: String, _ outcome: FileOutcome) { lock.withLock { byPath[path] = outcome } }
-    func get(_ path: String) -> FileOutcome? { lock.withLock { byPath[path] } }
-}
-
-/// Hands out 0, 1, 2… to worker threads.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func take(below limit: Int) -> Int? {
-        lock.withLock {
-            guard value < limit else { return nil }
-            value += 1
-            return value - 1
-        }
-    }
+final class Outcomes: Sendable {
+    private let byPath = Mutex<[String: FileOutcome]>([:])
+    func set(_ path: String, _ outcome: FileOutcome) { byPath.withLock { $0[path] = outcome } }
+    func get(_ path: String) -> FileOutcome? { byPath.withLock { $0[path] } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Everything s3-put was asked to do.
 public struct PutRequest: Sendable {
@@ -31,7 +32,7 @@ public struct PutRequest: Sendable {
 }
 
 /// One input and the object it becomes.
-struct PutItem {
+struct PutItem: Sendable {
     var reader: FileReader
     var url: StorageURL
     /// The name `{name}` and content types come from.
@@ -85,6 +86,7 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
     var options = request.upload
     options.catalog = catalog
     options.object.customerEncrypted = customerKey != nil
+    options.engine = TransferEngine(concurrency: options.concurrency)
     let active = ActiveUploads()
     options.active = active
     let keepParts = options.keepParts
@@ -95,44 +97,93 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
     }
     defer { signals.cancel() }
 
-    for (position, item) in items.enumerated() {
-        let key = Storage.key(of: item.url)
-        var itemOptions = options
-        if itemOptions.object.contentType == nil { itemOptions.object.contentType = ContentType.guess(forName: item.url.key) }
-        if request.dryRun {
+    if request.dryRun {
+        for item in items {
             warn("(dry run) would upload \(item.reader.path) to \(item.url)" + (item.reader.size.map { " (\(ByteSize.format($0)))" } ?? ""))
-            continue
         }
-        let started = Date()
-        do {
-            if !request.force, let skipped = try identicalObject(item, store: store, key: key, catalog: catalog, options: itemOptions) {
+        return
+    }
+    // Objects that go in one PUT run side by side on the engine; a multipart upload runs on this thread, its
+    // parts on the engine. Records come out in the inputs' order either way.
+    let threshold = options.multipartThreshold ?? options.partSize
+    var failure: (position: Int, item: PutItem, error: Error)?
+    var storedAfterFailure = 0
+    let uploadOptions = options
+    options.engine?.map(items, { item in
+        putOne(item, store: store, request: request, options: uploadOptions)
+    }, runsHere: { item in
+        request.indexPath != nil || (item.reader.size.map { $0 > threshold } ?? true)
+    }, shouldContinue: { failure == nil }) { position, result in
+        let item = items[position]
+        switch result {
+        case .success(let done):
+            if failure != nil { storedAfterFailure += done.record.skipped == true ? 0 : 1 }
+            if done.record.skipped == true {
                 try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "skipped", bytes: 0)
-                emit(skipped)
-                continue
+                emit(done.record)
+                return
             }
-            itemOptions.progress?.setLabel(item.name)
-            var record: Record
-            var index: ArchiveIndex?
-            if let indexPath = request.indexPath {
-                (record, index) = try putArchive(item.reader, indexPath: indexPath, store: store, url: item.url, key: key,
-                                                 options: itemOptions)
-            } else {
-                record = try Uploader(store: store, options: itemOptions).upload(item.reader, to: item.url, key: key)
+            do {
+                try catalog?.recordStored(done.record, source: item.reader.fingerprint, archive: done.index,
+                                          sessionPath: done.index?.source)
+            } catch {
+                if failure == nil { failure = (position, item, error) }
+                return
             }
-            itemOptions.progress?.finish()
-            try catalog?.recordStored(record, source: item.reader.fingerprint, archive: index, sessionPath: index?.source)
-            try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "ok", bytes: record.size,
-                              seconds: Date().timeIntervalSince(started))
-            emit(record)
-        } catch {
-            itemOptions.progress?.finish()
+            try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "ok", bytes: done.record.size,
+                              seconds: done.seconds)
+            emit(done.record)
+        case .failure(let failed):
             try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "failed",
-                              seconds: Date().timeIntervalSince(started), message: "\(error)")
-            guard items.count > 1 else { throw error }
-            let status = (error as? ReportableError)?.exitStatus ?? .ioError
-            throw Failure(status == .noPermission || status == .unavailable ? status : .checkFailed,
-                          "\(item.reader.path): \(error) (stopped: \(position) of \(items.count) files stored before it, none after)")
+                              seconds: failed.seconds, message: "\(failed.error)")
+            if failure == nil { failure = (position, item, failed.error) }
         }
+    }
+    guard let failure else { return }
+    // A request cut short by the interrupt's abort is no failure to report: the signal's status is the answer.
+    if signals.interrupted { signals.waitForExit() }
+    guard items.count > 1 else { throw failure.error }
+    let status = (failure.error as? ReportableError)?.exitStatus ?? .ioError
+    let after = storedAfterFailure == 0 ? "none" : String(storedAfterFailure)
+    throw Failure(status == .noPermission || status == .unavailable ? status : .checkFailed,
+                  "\(failure.item.reader.path): \(failure.error) (stopped: \(failure.position) of \(items.count) files stored before it, \(after) after)")
+}
+
+/// One object stored (or found identical), with what the catalog is told of it.
+struct PutDone: Sendable {
+    var record: Record
+    var index: ArchiveIndex?
+    var seconds: Double
+}
+
+/// Why one object was not stored.
+struct PutFailed: Error {
+    var error: Error
+    var seconds: Double
+}
+
+/// Stores one input (or finds it already stored), on whichever thread runs it.
+func putOne(_ item: PutItem, store: ObjectStore, request: PutRequest, options: UploadOptions) -> Result<PutDone, PutFailed> {
+    let key = Storage.key(of: item.url)
+    var itemOptions = options
+    if itemOptions.object.contentType == nil { itemOptions.object.contentType = ContentType.guess(forName: item.url.key) }
+    let started = Date()
+    do {
+        if !request.force, let skipped = try identicalObject(item, store: store, key: key, catalog: options.catalog,
+                                                             options: itemOptions) {
+            return .success(PutDone(record: skipped, seconds: Date().timeIntervalSince(started)))
+        }
+        itemOptions.progress?.setLabel(item.name)
+        defer { itemOptions.progress?.finish() }
+        if let indexPath = request.indexPath {
+            let (record, index) = try putArchive(item.reader, indexPath: indexPath, store: store, url: item.url, key: key,
+                                                 options: itemOptions)
+            return .success(PutDone(record: record, index: index, seconds: Date().timeIntervalSince(started)))
+        }
+        let record = try Uploader(store: store, options: itemOptions).upload(item.reader, to: item.url, key: key)
+        return .success(PutDone(record: record, seconds: Date().timeIntervalSince(started)))
+    } catch {
+        return .failure(PutFailed(error: error, seconds: Date().timeIntervalSince(started)))
     }
 }
 
@@ -228,11 +279,10 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
 }
 
 /// Hands the index read inside the upload's check back to the caller.
-private final class IndexBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: (ArchiveIndex, Data)?
-    func set(_ index: ArchiveIndex, _ data: Data) { lock.withLock { value = (index, data) } }
-    func get() -> (ArchiveIndex, Data)? { lock.withLock { value } }
+private final class IndexBox: Sendable {
+    private let value = Mutex<(ArchiveIndex, Data)?>(nil)
+    func set(_ index: ArchiveIndex, _ data: Data) { value.withLock { $0 = (index, data) } }
+    func get() -> (ArchiveIndex, Data)? { value.withLock { $0 } }
 }
 
 /// Content types for the files this toolkit stores, from the name's extension.
