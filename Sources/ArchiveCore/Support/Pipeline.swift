@@ -31,7 +31,7 @@ final class BufferPool: Sendable {
 
     init(count: Int, capacity: Int = 0) {
         free = Mutex((0..<count).map { _ in ByteBuffer(capacity: capacity) })
-        available = DispatchSemaphore(value: count)
+        available = countingSemaphore(count)
     }
 
     func take() -> ByteBuffer {
@@ -58,7 +58,7 @@ final class HandOff<Item: Sendable>: Sendable {
     private let room: DispatchSemaphore?
 
     init(capacity: Int? = nil) {
-        room = capacity.map { DispatchSemaphore(value: max(1, $0)) }
+        room = capacity.map { countingSemaphore(max(1, $0)) }
     }
 
     func push(_ item: Item) {
@@ -100,4 +100,12 @@ final class HandOff<Item: Sendable>: Sendable {
             }
         }
     }
+}
+
+/// A semaphore holding `count`, made from zero: libdispatch traps when a semaphore is freed holding less than
+/// it was created with, as a pool does when its owner stops early with buffers still out.
+func countingSemaphore(_ count: Int) -> DispatchSemaphore {
+    let semaphore = DispatchSemaphore(value: 0)
+    for _ in 0..<count { semaphore.signal() }
+    return semaphore
 }
