@@ -1,5 +1,29 @@
 import Foundation
 
+/// How s3-put's memory is shared among the parts in hand: `slots` parts exist at once (one per request in
+/// flight, two at least for a stream), each in memory up to its share, spooled to disk beyond it. A part of
+/// the preferred part size always fits (the share never falls below it), so parts in memory never exceed
+/// `max(bytes, slots × preferred part size)` together, whatever the length of the input.
+public struct MemoryBudget: Sendable, Equatable {
+    public let bytes: Int
+    public let slots: Int
+    public let share: Int
+
+    public init(bytes: Int, slots: Int, partSize: Int) {
+        self.bytes = bytes
+        self.slots = max(1, slots)
+        share = max(bytes / self.slots, partSize)
+    }
+
+    /// The budget of an upload: its concurrency, and two slots at least for a stream.
+    public init(_ options: UploadOptions, isStream: Bool) {
+        self.init(bytes: options.memory, slots: max(isStream ? 2 : 1, options.concurrency), partSize: options.partSize)
+    }
+
+    /// True when a part of `length` bytes is held in memory; false when it goes through a spool file.
+    public func keepsInMemory(_ length: Int) -> Bool { length <= share }
+}
+
 /// One part read from the input, on its way to a worker: in a pooled buffer, or (too large for its share of
 /// the memory budget) in a spool file with its MD5 already taken. It holds a slot of the pool until given back.
 struct ReadPart: Sendable {
@@ -21,15 +45,15 @@ struct ReadPart: Sendable {
 final class PartReader {
     let source: FileReader
     let pool: BufferPool
-    let share: Int
+    let budget: MemoryBudget
     let streamDigest: Digest?
     private var chunk: [UInt8] = []
     private static let chunkSize = 2 << 20
 
-    init(source: FileReader, pool: BufferPool, share: Int, streamDigest: Digest?) {
+    init(source: FileReader, budget: MemoryBudget, streamDigest: Digest?) {
         self.source = source
-        self.pool = pool
-        self.share = share
+        self.budget = budget
+        pool = BufferPool(count: budget.slots)
         self.streamDigest = streamDigest
     }
 
@@ -37,7 +61,7 @@ final class PartReader {
     func read(number: Int, length: Int, offset: Int?) throws -> ReadPart {
         let buffer = pool.take()
         do {
-            if length <= share {
+            if budget.keepsInMemory(length) {
                 buffer.count = try read(into: &buffer.bytes, count: length, at: offset)
                 streamDigest?.update(buffer.filled)
                 return ReadPart(number: number, count: buffer.count, buffer: buffer, spool: nil, spoolMD5: nil)

@@ -76,9 +76,7 @@ public struct Uploader: Sendable {
     /// within its first part goes as a single PUT.
     private func putMultipart(_ source: FileReader, layout: PartLayout, url: StorageURL, key: String) throws -> Record {
         // A stream needs two parts in hand before it knows it is multipart, whatever the concurrency.
-        let slots = max(source.size == nil ? 2 : 1, options.concurrency)
-        let reader = PartReader(source: source, pool: BufferPool(count: slots),
-                                share: max(options.memory / slots, options.partSize),
+        let reader = PartReader(source: source, budget: MemoryBudget(options, isStream: source.size == nil),
                                 streamDigest: options.checkBeforeStoring == nil ? nil : Digest(.sha256))
         var streamStart: [ReadPart] = []
         if source.size == nil {
