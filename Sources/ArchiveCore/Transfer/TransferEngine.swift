@@ -19,12 +19,11 @@ public final class TransferEngine: Sendable {
         // does not run far ahead of the network.
         queue = HandOff(capacity: self.concurrency)
         for number in 1...self.concurrency {
-            let thread = Thread { [queue] in
+            Thread.detachNewThread { [queue] in
+                Thread.current.name = "transfer-\(number)"
                 WorkerConnections.adopt()
                 while let job = queue.pop() { job() }
             }
-            thread.name = "transfer-\(number)"
-            thread.start()
         }
     }
 
