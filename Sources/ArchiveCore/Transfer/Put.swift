@@ -59,16 +59,7 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
     }
 
     // Every input opens before any byte moves, so a typo fails the run, not the tenth upload.
-    var items: [PutItem] = []
-    for source in sources {
-        let (path, relative) = source.split(separator: "\u{0}", maxSplits: 1).map(String.init).pairOrSelf
-        let reader = try FileReader(path: path)
-        let name = relative ?? Paths.name(path)
-        let session = request.session ?? (path == "-" ? nil : Paths.stem(name))
-        let expanded = try KeyTemplate.expand(template, name: path == "-" ? nil : name, session: session)
-        let url = try StorageURL(parsing: destinationIsPrefix ? expanded + name : expanded)
-        items.append(PutItem(reader: reader, url: url, name: name))
-    }
+    let items = try sources.map { try openInput($0, request: request) }
     let customerKey = try request.customerKeyFile.map { try CustomerKey(file: $0) }
     let catalog = try request.catalogPath.map { try Catalog(path: $0) }
     let store: ObjectStore
@@ -103,31 +94,63 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
         }
         return
     }
-    // Objects that go in one PUT run side by side on the engine; a multipart upload runs on this thread, its
-    // parts on the engine. Records come out in the inputs' order either way.
+    guard let stop = storeEach(items, store: store, request: request, options: options, emit: emit) else { return }
+    // A request cut short by the interrupt's abort is no failure to report: the signal's status is the answer.
+    if signals.interrupted { signals.waitForExit() }
+    guard items.count > 1 else { throw stop.error }
+    let status = (stop.error as? ReportableError)?.exitStatus ?? .ioError
+    let after = stop.storedAfter == 0 ? "none" : String(stop.storedAfter)
+    throw Failure(status == .noPermission || status == .unavailable ? status : .checkFailed,
+                  "\(stop.item.reader.path): \(stop.error) (stopped: \(stop.position) of \(items.count) files stored before it, \(after) after)")
+}
+
+/// One input opened, and the URL its key template gives it.
+func openInput(_ source: String, request: PutRequest) throws -> PutItem {
+    let template = request.destination
+    let (path, relative) = source.split(separator: "\u{0}", maxSplits: 1).map(String.init).pairOrSelf
+    let reader = try FileReader(path: path)
+    let name = relative ?? Paths.name(path)
+    let session = request.session ?? (path == "-" ? nil : Paths.stem(name))
+    let expanded = try KeyTemplate.expand(template, name: path == "-" ? nil : name, session: session)
+    let url = try StorageURL(parsing: template.hasSuffix("/") ? expanded + name : expanded)
+    return PutItem(reader: reader, url: url, name: name)
+}
+
+/// The first input that failed, and how many after it were stored anyway (they were under way side by side).
+struct PutStop {
+    var position: Int
+    var item: PutItem
+    var error: Error
+    var storedAfter = 0
+}
+
+/// Stores every input until one fails. Objects that go in one PUT run side by side on the engine; a multipart
+/// upload runs on this thread, its parts on the engine. Records are emitted, and the catalog written, on this
+/// thread in the inputs' order either way.
+func storeEach(_ items: [PutItem], store: ObjectStore, request: PutRequest, options: UploadOptions,
+               emit: (Record) -> Void) -> PutStop? {
     let threshold = options.multipartThreshold ?? options.partSize
-    var failure: (position: Int, item: PutItem, error: Error)?
-    var storedAfterFailure = 0
-    let uploadOptions = options
+    let catalog = options.catalog
+    var stop: PutStop?
     options.engine?.map(items, { item in
-        putOne(item, store: store, request: request, options: uploadOptions)
+        putOne(item, store: store, request: request, options: options)
     }, runsHere: { item in
         request.indexPath != nil || (item.reader.size.map { $0 > threshold } ?? true)
-    }, shouldContinue: { failure == nil }) { position, result in
+    }, shouldContinue: { stop == nil }) { position, result in
         let item = items[position]
         switch result {
         case .success(let done):
-            if failure != nil { storedAfterFailure += done.record.skipped == true ? 0 : 1 }
             if done.record.skipped == true {
                 try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "skipped", bytes: 0)
                 emit(done.record)
                 return
             }
+            stop?.storedAfter += 1
             do {
                 try catalog?.recordStored(done.record, source: item.reader.fingerprint, archive: done.index,
                                           sessionPath: done.index?.source)
             } catch {
-                if failure == nil { failure = (position, item, error) }
+                if stop == nil { stop = PutStop(position: position, item: item, error: error) }
                 return
             }
             try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "ok", bytes: done.record.size,
@@ -136,17 +159,10 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
         case .failure(let failed):
             try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "failed",
                               seconds: failed.seconds, message: "\(failed.error)")
-            if failure == nil { failure = (position, item, failed.error) }
+            if stop == nil { stop = PutStop(position: position, item: item, error: failed.error) }
         }
     }
-    guard let failure else { return }
-    // A request cut short by the interrupt's abort is no failure to report: the signal's status is the answer.
-    if signals.interrupted { signals.waitForExit() }
-    guard items.count > 1 else { throw failure.error }
-    let status = (failure.error as? ReportableError)?.exitStatus ?? .ioError
-    let after = storedAfterFailure == 0 ? "none" : String(storedAfterFailure)
-    throw Failure(status == .noPermission || status == .unavailable ? status : .checkFailed,
-                  "\(failure.item.reader.path): \(failure.error) (stopped: \(failure.position) of \(items.count) files stored before it, \(after) after)")
+    return stop
 }
 
 /// One object stored (or found identical), with what the catalog is told of it.

@@ -35,7 +35,6 @@ public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @es
         try? catalog?.recordVerification(url: url, deep: request.deep, outcome: problem == nil ? "ok" : "failed", detail: problem ?? note)
     }
 
-    var thrown: Error?
     if let against = request.against, let text = request.url {
         let url = try StorageURL(parsing: text)
         let objectStore = try store(for: url)
@@ -45,29 +44,7 @@ public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @es
             throw Failure.noInput("\(against): no such file or directory")
         }
         if isDirectory.boolValue {
-            let prefix = key.isEmpty || key.hasSuffix("/") ? key : key + "/"
-            let remote = Dictionary(try objectStore.list(prefix: prefix).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-            guard let walker = FileManager.default.enumerator(atPath: against) else { throw Failure.noInput("\(against): cannot list") }
-            var files: [String] = []
-            while let relative = walker.nextObject() as? String {
-                if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular { files.append(relative) }
-            }
-            let engine = TransferEngine(concurrency: request.concurrency)
-            engine.map(files.sorted(), { relative in
-                let objectURL = url.with(key: (url.key.hasSuffix("/") || url.key.isEmpty ? url.key : url.key + "/") + relative)
-                do {
-                    guard remote[prefix + relative] != nil, let info = try objectStore.head(prefix + relative) else {
-                        return Check(url: objectURL.description, problem: "not in the store (local \(against)/\(relative))")
-                    }
-                    return Check(url: objectURL.description, problem: try compareLocal(against + "/" + relative, with: info))
-                } catch {
-                    return Check(url: objectURL.description, error: error)
-                }
-            }, shouldContinue: { thrown == nil }) { _, check in
-                if let error = check.error, thrown == nil { thrown = error }
-                if thrown == nil { report(check.url, check.problem) }
-            }
-            if let thrown { throw thrown }
+            try compareDirectory(against, with: url, store: objectStore, concurrency: request.concurrency) { report($0, $1) }
         } else {
             guard let info = try objectStore.head(key) else {
                 report(url.description, "no such object")
@@ -78,6 +55,7 @@ public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @es
         return failures > 0 ? .checkFailed : .ok
     }
 
+    var thrown: Error?
     // Each record's store is opened here, in order; a record whose URL cannot be opened ends the run after
     // the checks of the records before it, as when they were checked one by one.
     var checks: [(record: Record, store: ObjectStore, key: String)] = []
@@ -133,6 +111,37 @@ func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bo
     } catch {
         return Check(url: url, error: error)
     }
+}
+
+/// Every regular file under a local directory against the object of the same relative key under `url`,
+/// `concurrency` at once, reported in the files' sorted order.
+func compareDirectory(_ against: String, with url: StorageURL, store objectStore: ObjectStore, concurrency: Int,
+                      report: (String, String?) -> Void) throws {
+    let key = Storage.key(of: url)
+    let prefix = key.isEmpty || key.hasSuffix("/") ? key : key + "/"
+    let remote = Dictionary(try objectStore.list(prefix: prefix).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+    guard let walker = FileManager.default.enumerator(atPath: against) else { throw Failure.noInput("\(against): cannot list") }
+    var files: [String] = []
+    while let relative = walker.nextObject() as? String {
+        if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular { files.append(relative) }
+    }
+    var thrown: Error?
+    let engine = TransferEngine(concurrency: concurrency)
+    engine.map(files.sorted(), { relative in
+        let objectURL = url.with(key: (url.key.hasSuffix("/") || url.key.isEmpty ? url.key : url.key + "/") + relative)
+        do {
+            guard remote[prefix + relative] != nil, let info = try objectStore.head(prefix + relative) else {
+                return Check(url: objectURL.description, problem: "not in the store (local \(against)/\(relative))")
+            }
+            return Check(url: objectURL.description, problem: try compareLocal(against + "/" + relative, with: info))
+        } catch {
+            return Check(url: objectURL.description, error: error)
+        }
+    }, shouldContinue: { thrown == nil }) { _, check in
+        if let error = check.error, thrown == nil { thrown = error }
+        if thrown == nil { report(check.url, check.problem) }
+    }
+    if let thrown { throw thrown }
 }
 
 /// A local file against a stored object: the ETag its bytes give with the object's part layout.
