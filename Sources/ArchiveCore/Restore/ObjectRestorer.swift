@@ -29,8 +29,10 @@ struct ObjectRestorer {
             }
         }
         if let thrown { throw thrown }
-        // Every cold object is asked to thaw before any is waited for.
-        guard try ensureReadable(store, keys: needed.map(\.key), request: request, warn: warn) else { return nil }
+        // Every cold object is asked to thaw before any is waited for. Those the HEAD above found readable need
+        // no second look: thousands of small objects would otherwise be asked about twice, one at a time.
+        let frozen = needed.filter { !$0.info.isReadable }.map(\.key)
+        guard try ensureReadable(store, keys: frozen, request: request, warn: warn) else { return nil }
         if request.dryRun { return results }
         // Objects come down side by side, `concurrency` at once, their outcomes kept in the listing's order.
         engine.map(needed, { item in
