@@ -26,7 +26,7 @@ public struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Restore only paths matching GLOB (the archive path, the path within the session, or the name). Repeatable.", valueName: "glob"))
     var include: [String] = []
 
-    @Option(name: .long, help: "Ranges fetched at once. Default 4.")
+    @Option(name: .long, help: "Requests in flight at once (ranges of an archive, or objects). Default 4.")
     var concurrency = 4
 
     @Flag(name: .long, help: "Say what would be fetched or thawed; change nothing.")

@@ -18,6 +18,9 @@ public struct VerifyCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Compare the URL (an object or a prefix) with this local file or directory.", valueName: "path"))
     var against: String?
 
+    @Option(name: .long, help: "Objects checked at once (requests in flight). Default 8.")
+    var concurrency = 8
+
     @OptionGroup var catalog: CatalogOptions
     @OptionGroup var s3: S3Options
 
@@ -27,6 +30,7 @@ public struct VerifyCommand: ParsableCommand {
     public init() {}
 
     public func validate() throws {
+        guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
         if against != nil, arguments.count != 1 { throw ValidationError("--against PATH compares one URL: s3-verify s3://BUCKET/KEY --against PATH") }
     }
 
@@ -35,6 +39,7 @@ public struct VerifyCommand: ParsableCommand {
         try runReporting("s3-verify") {
             var request = VerifyRequest(s3: s3.overrides)
             request.deep = deep
+            request.concurrency = concurrency
             request.catalogPath = catalog.path
             if let against {
                 request.url = arguments[0]

@@ -98,6 +98,45 @@ final class ETagTests: XCTestCase {
         XCTAssertEqual((1...PartLayout.maxParts).reduce(0) { $0 + smallest.size(ofPart: $1) }, 1_023_000 * (5 << 20))
     }
 
+    /// The memory budget over the same simulated 5 TiB stream (and a 5 TiB file): at s3-put's defaults (1 GiB,
+    /// concurrency 4) and at a tight budget, every part held in memory is within budget / concurrency, every
+    /// larger part is spooled, the parts in hand together never exceed the budget, and the count stays within
+    /// S3's 10,000. Without the budget the last stream parts (512 MiB × 4 in flight) would need 2 GiB.
+    func testMemoryBudgetHoldsForAFiveTiBSchedule() {
+        let total = 5 << 40
+        for (memory, concurrency, partSize) in [(1 << 30, 4, 16 << 20), (256 << 20, 8, 16 << 20), (32 << 20, 4, 8 << 20)] {
+            var options = UploadOptions()
+            options.memory = memory
+            options.concurrency = concurrency
+            options.partSize = partSize
+            let label = "\(memory >> 20) MiB, concurrency \(concurrency), parts from \(partSize >> 20) MiB"
+            let layouts = [("stream", PartLayout(partSize: partSize, doublingEvery: PartLayout.streamDoubling), true),
+                           ("file", PartLayout.forFile(size: total, preferred: partSize), false)]
+            for (kind, layout, isStream) in layouts {
+                let budget = MemoryBudget(options, isStream: isStream)
+                let parts = layout.parts(total: total)
+                XCTAssertLessThanOrEqual(parts.count, PartLayout.maxParts, "\(kind), \(label)")
+                XCTAssertEqual(budget.share, max(memory / max(isStream ? 2 : 1, concurrency), partSize))
+                let inMemory = parts.filter { budget.keepsInMemory($0.length) }
+                let spooled = parts.filter { !budget.keepsInMemory($0.length) }
+                XCTAssertTrue(inMemory.allSatisfy { $0.length <= memory / concurrency }, "\(kind), \(label)")
+                XCTAssertTrue(spooled.allSatisfy { $0.length > budget.share }, "\(kind), \(label)")
+                // The worst moment: every slot holding the largest part kept in memory.
+                let peak = budget.slots * (inMemory.map(\.length).max() ?? 0)
+                XCTAssertLessThanOrEqual(peak, memory, "\(kind), \(label)")
+                XCTAssertFalse(spooled.isEmpty, "5 TiB outgrows \(label) (\(kind))")
+            }
+        }
+        // The benchmark's case: 5 MiB parts under 32 MiB at concurrency 4 (8 MiB shares): the first 1,000 parts
+        // stay in memory and the doubled ones (10 MiB, from part 1,001) are spooled.
+        var options = UploadOptions()
+        (options.memory, options.concurrency, options.partSize) = (32 << 20, 4, 5 << 20)
+        let budget = MemoryBudget(options, isStream: true)
+        let stream = PartLayout(partSize: 5 << 20, doublingEvery: PartLayout.streamDoubling)
+        XCTAssertTrue(budget.keepsInMemory(stream.size(ofPart: 1000)))
+        XCTAssertFalse(budget.keepsInMemory(stream.size(ofPart: 1001)))
+    }
+
     func testFileLayoutGrowsToFitTenThousandParts() {
         XCTAssertEqual(PartLayout.forFile(size: 100 << 20, preferred: 8 << 20).partSize, 8 << 20)
         let huge = PartLayout.forFile(size: 1 << 40, preferred: 8 << 20)

@@ -27,19 +27,42 @@ struct ProxiedRequest: Decodable {
 }
 
 /// A pass-through HTTP proxy in python3 that exists only to count: it logs each request's method, path, Range header,
-/// status and the size of the body it returned. It changes nothing: the real server behind it (SeaweedFS or moto)
-/// does all the work, and the signed Host header is passed on as it came, so signatures stay valid.
+/// status and the size of the body it returned, and the most requests it ever held at once. It changes nothing
+/// but, when asked, the pace: `delay` seconds before passing on each request `delayed` selects (methods separated
+/// by commas, "GET,HEAD"; "PART" for part uploads), so that requests a client sends side by side are seen overlapping. The real
+/// server behind it (SeaweedFS or moto) does all the work, and the signed Host header is passed on as it came,
+/// so signatures stay valid.
 final class CountingProxy {
     let endpoint: String
     private let process: Process
     private let logPath: String
 
     static let script = #"""
-import http.client, http.server, json, os, sys, threading, urllib.parse
+import http.client, http.server, json, os, sys, threading, time, urllib.parse
 
 upstream = urllib.parse.urlsplit(sys.argv[1])
 port_file, log_file = sys.argv[2], sys.argv[3]
+delay, delayed = float(sys.argv[4]), sys.argv[5]
 lock = threading.Lock()
+in_flight = [0, 0]  # now, most ever
+
+def enter():
+    with lock:
+        in_flight[0] += 1
+        if in_flight[0] > in_flight[1] or not os.path.exists(log_file + ".max"):
+            in_flight[1] = in_flight[0]
+            with open(log_file + ".max", "w") as f:
+                f.write(str(in_flight[1]))
+
+def leave():
+    with lock:
+        in_flight[0] -= 1
+
+def slowed(handler):
+    kinds = delayed.split(",")
+    if handler.command in kinds:
+        return True
+    return handler.command == "PUT" and "PART" in kinds and "partNumber=" in handler.path
 
 def log(entry):
     with lock:
@@ -57,13 +80,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        # Logged before the body goes out: once the client has its answer, the log already holds it.
-        relay(self, body, lambda status, size: log({"method": self.command, "path": self.path,
-                                                    "range": self.headers.get("Range"), "status": status, "bytes": size}))
+        enter()
+        try:
+            if delay > 0 and slowed(self):
+                time.sleep(delay)
+            # Logged before the body goes out: once the client has its answer, the log already holds it.
+            relay(self, body, lambda status, size: log({"method": self.command, "path": self.path,
+                                                        "range": self.headers.get("Range"), "status": status, "bytes": size}))
+        finally:
+            leave()
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+class Server(http.server.ThreadingHTTPServer):
+    # A client opening many connections at once must not find the listen queue full (5 by default): a dropped
+    # connection attempt is retried a second later and would hide the overlap being counted.
+    request_queue_size = 128
+
+server = Server(("127.0.0.1", 0), Handler)
 server.daemon_threads = True
 with open(port_file + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
@@ -71,7 +105,8 @@ os.rename(port_file + ".tmp", port_file)
 server.serve_forever()
 """#
 
-    init(upstream: String, directory: String, environment: [String: String]) throws {
+    init(upstream: String, directory: String, environment: [String: String], delay: Double = 0,
+         delayed: String = "GET") throws {
         guard let python = which("python3") else {
             XCTFail("python3 is not on PATH")
             throw TestEnvironment.Missing()
@@ -80,8 +115,13 @@ server.serve_forever()
         let portFile = directory + "/counting-proxy.port"
         logPath = directory + "/counting-proxy.log"
         (process, endpoint) = try startPythonProxy(python: python, script: Self.script,
-                                                   arguments: [upstream, portFile, logPath],
+                                                   arguments: [upstream, portFile, logPath, String(delay), delayed],
                                                    portFile: portFile, environment: environment, name: "the counting proxy")
+    }
+
+    /// The most requests the proxy held at the same time (0 before the first).
+    func maxInFlight() -> Int {
+        Int((try? String(contentsOfFile: logPath + ".max", encoding: .utf8)) ?? "") ?? 0
     }
 
     /// Every request so far, in the order they finished.
@@ -91,7 +131,10 @@ server.serve_forever()
     }
 
     /// Forgets the requests so far.
-    func reset() { try? FileManager.default.removeItem(atPath: logPath) }
+    func reset() {
+        try? FileManager.default.removeItem(atPath: logPath)
+        try? FileManager.default.removeItem(atPath: logPath + ".max")
+    }
 
     /// Body bytes of the GETs of exactly `/bucket/key` (not of `key.index.json`).
     func bytesFetched(bucket: String, key: String) -> Int {

@@ -1,6 +1,7 @@
 import CCurl
 import CShims
 import Foundation
+import Synchronization
 
 /// An HTTP request for one transfer. The body is borrowed bytes: the caller keeps them alive for the call.
 public struct HTTPRequest: Sendable {
@@ -45,11 +46,15 @@ public struct HTTPSettings: Sendable {
     }
 }
 
-/// One libcurl easy handle: one reused connection. Not shared between threads; a pool hands them out.
-public final class CurlConnection {
+/// One libcurl easy handle: one reused connection. Used by one thread at a time: a pool hands it to a thread
+/// and takes it back (which is why it may cross threads), or a transfer engine's worker owns it for its life.
+public final class CurlConnection: @unchecked Sendable {
     private let handle: UnsafeMutableRawPointer
     private let settings: HTTPSettings
-    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    /// curl keeps this pointer and writes its message there when a transfer fails, so it lives as long as the
+    /// handle (a Swift array's address would be valid only for the one call that set it).
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+    private static let errorBufferSize = Int(CURL_ERROR_SIZE) + 1
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
@@ -58,9 +63,14 @@ public final class CurlConnection {
         guard let h = curl_easy_init() else { fatalError("libcurl: curl_easy_init failed (out of memory)") }
         handle = h
         self.settings = settings
+        errorBuffer = .allocate(capacity: Self.errorBufferSize)
+        errorBuffer.initialize(repeating: 0, count: Self.errorBufferSize)
     }
 
-    deinit { curl_easy_cleanup(handle) }
+    deinit {
+        curl_easy_cleanup(handle)
+        errorBuffer.deallocate()
+    }
 
     /// Performs one request; `body` (may be empty) is sent for PUT and POST.
     public func perform<Body: ContiguousBytes>(_ request: HTTPRequest, body: Body) throws -> HTTPResponse {
@@ -71,6 +81,12 @@ public final class CurlConnection {
         try perform(request, borrowing: UnsafeRawBufferPointer(start: nil, count: 0))
     }
 
+    /// Performs a request whose body is the spool's bytes, read from the file as curl sends them (a part too
+    /// large for memory).
+    public func perform(_ request: HTTPRequest, file: SpoolFile) throws -> HTTPResponse {
+        try perform(request, borrowing: UnsafeRawBufferPointer(start: nil, count: 0), file: file)
+    }
+
     /// Performs a request whose successful (2xx) body is handed to `receive` as it arrives instead of being
     /// kept; an error answer's body is kept in the response for its message. The chunks are valid only
     /// during the call. An error thrown by `receive` stops the transfer and is rethrown.
@@ -78,11 +94,11 @@ public final class CurlConnection {
         try perform(request, borrowing: UnsafeRawBufferPointer(start: nil, count: 0), receive: receive)
     }
 
-    private func perform(_ request: HTTPRequest, borrowing body: UnsafeRawBufferPointer,
+    private func perform(_ request: HTTPRequest, borrowing body: UnsafeRawBufferPointer, file: SpoolFile? = nil,
                          receive: ((UnsafeRawBufferPointer) throws -> Void)? = nil) throws -> HTTPResponse {
         // Reset keeps the connection cache: options are per request, the connection is not.
         curl_easy_reset(handle)
-        let transfer = TransferState(body: body)
+        let transfer = TransferState(body: body, file: file)
         transfer.receive = receive
         transfer.limiter = settings.sendLimit
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
@@ -104,7 +120,8 @@ public final class CurlConnection {
         if let ca = settings.caBundle { try set(CURLOPT_CAINFO, ca) }
 
         try check(s3a_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
-        try check(s3a_setopt_pointer(handle, CURLOPT_ERRORBUFFER, &errorBuffer))
+        errorBuffer[0] = 0
+        try check(s3a_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer))
 
         let state = Unmanaged.passUnretained(transfer).toOpaque()
         try check(s3a_setopt_callback(handle, CURLOPT_WRITEFUNCTION, { ptr, size, count, user in
@@ -147,12 +164,12 @@ public final class CurlConnection {
             try setLong(CURLOPT_NOBODY, 1)
         case "PUT":
             try setLong(CURLOPT_UPLOAD, 1)
-            try check(s3a_setopt_off(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(body.count)))
+            try check(s3a_setopt_off(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(transfer.bodyCount)))
             try setLong(CURLOPT_UPLOAD_BUFFERSIZE, 512 * 1024)
             try setReadCallback(state)
         case "POST":
             try setLong(CURLOPT_POST, 1)
-            try check(s3a_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)))
+            try check(s3a_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(transfer.bodyCount)))
             try setReadCallback(state)
         case "GET":
             try setLong(CURLOPT_HTTPGET, 1)
@@ -161,9 +178,9 @@ public final class CurlConnection {
         }
 
         let code = curl_easy_perform(handle)
-        if let error = transfer.receiveError { throw error }
+        if let error = transfer.receiveError ?? transfer.readError { throw error }
         guard code == CURLE_OK else {
-            let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let detail = String(cString: errorBuffer)
             throw TransportError(code: Int(code.rawValue),
                                  message: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail,
                                  url: request.url)
@@ -176,12 +193,22 @@ public final class CurlConnection {
     private func setReadCallback(_ state: UnsafeMutableRawPointer) throws {
         try check(s3a_setopt_callback(handle, CURLOPT_READFUNCTION, { buffer, size, count, user in
             let t = Unmanaged<TransferState>.fromOpaque(user!).takeUnretainedValue()
-            var n = min(size * count, t.body.count - t.sent)
+            var n = min(size * count, t.bodyCount - t.sent)
             if let limiter = t.limiter, n > 0 { n = limiter.take(upTo: n) }
-            if n > 0, let buffer, let base = t.body.baseAddress {
+            guard n > 0, let buffer else { return 0 }
+            if let file = t.file {
+                do {
+                    let got = try file.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: n), at: t.sent)
+                    // The file is shorter than it said: fail rather than send a short body under a full length.
+                    guard got == n else { throw Failure.io("a temporary file ended after \(t.sent + got) of \(t.bodyCount) bytes") }
+                } catch {
+                    t.readError = error
+                    return Int(CURL_READFUNC_ABORT)
+                }
+            } else if let base = t.body.baseAddress {
                 UnsafeMutableRawPointer(buffer).copyMemory(from: base + t.sent, byteCount: n)
-                t.sent += n
             }
+            t.sent += n
             return n
         }))
         try check(s3a_setopt_pointer(handle, CURLOPT_READDATA, state))
@@ -205,42 +232,49 @@ public final class CurlConnection {
 /// What the C callbacks read and write during one transfer.
 private final class TransferState {
     let body: UnsafeRawBufferPointer
+    let file: SpoolFile?
+    var bodyCount: Int { file?.count ?? body.count }
     var sent = 0
+    var readError: Error?
     var response: [UInt8] = []
     var headers: [String: String] = [:]
     var status = 0
     var receive: ((UnsafeRawBufferPointer) throws -> Void)?
     var receiveError: Error?
     var limiter: RateLimiter?
-    init(body: UnsafeRawBufferPointer) { self.body = body }
+    init(body: UnsafeRawBufferPointer, file: SpoolFile?) {
+        self.body = body
+        self.file = file
+    }
 }
 
 /// A token bucket shared by every connection: each read of request body waits for its share, so the cap holds
 /// for all parts together however many are in flight.
-public final class RateLimiter: @unchecked Sendable {
-    private let lock = NSLock()
+public final class RateLimiter: Sendable {
+    private struct Bucket {
+        var tokens: Double = 0
+        var last = Date()
+    }
+    private let bucket = Mutex(Bucket())
     private let bytesPerSecond: Double
-    private var tokens: Double
-    private var last = Date()
 
     public init(bytesPerSecond: Int) {
         self.bytesPerSecond = Double(max(1, bytesPerSecond))
-        tokens = 0
     }
 
     /// Waits until some bytes may go, and returns how many (at most `wanted`, at most a tenth of a second's worth).
     func take(upTo wanted: Int) -> Int {
         let chunk = max(1, min(wanted, Int(bytesPerSecond / 10)))
         while true {
-            let wait: Double = lock.withLock {
+            let wait: Double = bucket.withLock { bucket in
                 let now = Date()
-                tokens = min(bytesPerSecond / 10, tokens + now.timeIntervalSince(last) * bytesPerSecond)
-                last = now
-                if tokens >= Double(chunk) {
-                    tokens -= Double(chunk)
+                bucket.tokens = min(bytesPerSecond / 10, bucket.tokens + now.timeIntervalSince(bucket.last) * bytesPerSecond)
+                bucket.last = now
+                if bucket.tokens >= Double(chunk) {
+                    bucket.tokens -= Double(chunk)
                     return 0
                 }
-                return (Double(chunk) - tokens) / bytesPerSecond
+                return (Double(chunk) - bucket.tokens) / bytesPerSecond
             }
             if wait == 0 { return chunk }
             Thread.sleep(forTimeInterval: wait)
@@ -248,19 +282,48 @@ public final class RateLimiter: @unchecked Sendable {
     }
 }
 
-/// Hands out connections to threads and takes them back, so each keeps its TCP/TLS session warm.
-public final class ConnectionPool: @unchecked Sendable {
-    private let lock = NSLock()
-    private var idle: [CurlConnection] = []
+/// Hands out connections to threads and takes them back, so each keeps its TCP/TLS session warm. A transfer
+/// engine's worker thread always gets its own connection (one per pool, for the thread's life); other threads
+/// share the idle ones.
+public final class ConnectionPool: Sendable {
+    private let idle = Mutex<[CurlConnection]>([])
     private let settings: HTTPSettings
 
     public init(settings: HTTPSettings) { self.settings = settings }
 
     public func withConnection<T>(_ body: (CurlConnection) throws -> T) rethrows -> T {
-        lock.lock()
-        let connection = idle.popLast() ?? CurlConnection(settings: settings)
-        lock.unlock()
-        defer { lock.lock(); idle.append(connection); lock.unlock() }
+        if let owned = WorkerConnections.current {
+            return try body(owned.connection(for: self) { CurlConnection(settings: settings) })
+        }
+        let connection = idle.withLock { $0.popLast() } ?? CurlConnection(settings: settings)
+        defer { idle.withLock { $0.append(connection) } }
         return try body(connection)
     }
+}
+
+/// The connections a transfer engine's worker thread owns, one per pool it has used. Reached only from that
+/// thread (through its thread dictionary), so it needs no lock; freed with the thread.
+final class WorkerConnections {
+    private static let key = "s3a.worker-connections"
+    private var byPool: [ObjectIdentifier: (pool: Weak<ConnectionPool>, connection: CurlConnection)] = [:]
+
+    /// Marks the calling thread as a worker that keeps its own connections.
+    static func adopt() { Thread.current.threadDictionary[key] = WorkerConnections() }
+
+    static var current: WorkerConnections? { Thread.current.threadDictionary[key] as? WorkerConnections }
+
+    func connection(for pool: ConnectionPool, make: () -> CurlConnection) -> CurlConnection {
+        let id = ObjectIdentifier(pool)
+        // A pool freed and another allocated at its address must not inherit its connection (or settings).
+        if let known = byPool[id], known.pool.value === pool { return known.connection }
+        let connection = make()
+        byPool = byPool.filter { $0.value.pool.value != nil }
+        byPool[id] = (Weak(pool), connection)
+        return connection
+    }
+}
+
+struct Weak<T: AnyObject> {
+    weak var value: T?
+    init(_ value: T) { self.value = value }
 }

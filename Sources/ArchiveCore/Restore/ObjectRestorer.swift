@@ -10,34 +10,79 @@ struct ObjectRestorer {
     /// Each file's outcome, in order; nil when some object is in cold storage and not readable yet.
     func run(_ items: [(key: String, relativePath: String, info: ObjectInfo?)]) throws -> [(path: String, outcome: FileOutcome)]? {
         var results: [(path: String, outcome: FileOutcome)] = []
-        var needed: [(key: String, relativePath: String, info: ObjectInfo, path: String, damaged: Bool)] = []
-        for item in items {
-            let path: String
-            switch destination.resolve(item.relativePath) {
-            case .failure(let refusal):
-                results.append((item.relativePath, .failed(refusal.description)))
-                continue
-            case .success(let resolved): path = resolved
+        var needed: [Needed] = []
+        var thrown: Error?
+        // Each object is looked at (HEAD, and the local file's ETag) side by side, the answers taken in order.
+        let engine = TransferEngine(concurrency: min(request.concurrency, max(1, items.count)))
+        engine.map(items.map { Item(key: $0.key, relativePath: $0.relativePath, info: $0.info) }, { item in
+            prepare(item)
+        }, shouldContinue: { thrown == nil }) { _, prepared in
+            guard thrown == nil else { return }
+            switch prepared {
+            case .decided(let path, let outcome): results.append((path, outcome))
+            case .needed(let item):
+                if request.dryRun {
+                    warn("(dry run) would fetch \(store.url(of: item.key)) (\(ByteSize.format(item.info.size))) to \(item.path)")
+                }
+                needed.append(item)
+            case .failed(let error): thrown = error
             }
+        }
+        if let thrown { throw thrown }
+        // Every cold object is asked to thaw before any is waited for. Those the HEAD above found readable need
+        // no second look: thousands of small objects would otherwise be asked about twice, one at a time.
+        let frozen = needed.filter { !$0.info.isReadable }.map(\.key)
+        guard try ensureReadable(store, keys: frozen, request: request, warn: warn) else { return nil }
+        if request.dryRun { return results }
+        // Objects come down side by side, `concurrency` at once, their outcomes kept in the listing's order.
+        engine.map(needed, { item in
+            fetch(item.key, info: item.info, to: item.path, damaged: item.damaged)
+        }) { position, outcome in
+            results.append((needed[position].relativePath, outcome))
+        }
+        return results
+    }
+
+    struct Item: Sendable {
+        var key: String
+        var relativePath: String
+        var info: ObjectInfo?
+    }
+
+    struct Needed: Sendable {
+        var key: String
+        var relativePath: String
+        var info: ObjectInfo
+        var path: String
+        var damaged: Bool
+    }
+
+    enum Prepared: Sendable {
+        case decided(String, FileOutcome)
+        case needed(Needed)
+        case failed(Error)
+    }
+
+    /// Whether one object must be fetched: refused paths and missing objects are decided, as is a local file
+    /// that already gives the object's ETag.
+    func prepare(_ item: Item) -> Prepared {
+        let path: String
+        switch destination.resolve(item.relativePath) {
+        case .failure(let refusal): return .decided(item.relativePath, .failed(refusal.description))
+        case .success(let resolved): path = resolved
+        }
+        do {
             guard let info = try item.info.flatMap({ $0.metadata.isEmpty && $0.restore == nil ? nil : $0 }) ?? store.head(item.key) else {
-                results.append((item.relativePath, .failed("no such object")))
-                continue
+                return .decided(item.relativePath, .failed("no such object"))
             }
             let existing = try? FileReader(path: path)
             if let existing, existing.size == info.size, (try? matches(existing, info)) == true {
-                results.append((item.relativePath, .skipped))
-                continue
+                return .decided(item.relativePath, .skipped)
             }
-            if request.dryRun { warn("(dry run) would fetch \(store.url(of: item.key)) (\(ByteSize.format(info.size))) to \(path)") }
-            needed.append((item.key, item.relativePath, info, path, existing != nil))
+            return .needed(Needed(key: item.key, relativePath: item.relativePath, info: info, path: path, damaged: existing != nil))
+        } catch {
+            return .failed(error)
         }
-        // Every cold object is asked to thaw before any is waited for.
-        guard try ensureReadable(store, keys: needed.map(\.key), request: request, warn: warn) else { return nil }
-        if request.dryRun { return results }
-        for item in needed {
-            results.append((item.relativePath, fetch(item.key, info: item.info, to: item.path, damaged: item.damaged)))
-        }
-        return results
     }
 
     /// The part layout the object records (s3-put's metadata) or a single-part ETag implies; nil when only

@@ -254,16 +254,11 @@ struct ArchiveRestorer {
         return ranges
     }
 
-    /// Fetches the ranges on `concurrency` threads; each file's bytes are written to a temporary name, hashed,
-    /// and renamed only when the SHA-256 matches the index.
+    /// Fetches the ranges on the transfer engine, `concurrency` requests at once whatever the core count; each
+    /// file's bytes are written to a temporary name, hashed, and renamed only when the SHA-256 matches the index.
     func fetchRanges(_ ranges: [FetchRange], outcomes: Outcomes) {
-        let next = Counter()
-        let workers = max(1, min(request.concurrency, ranges.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let index = next.take(below: ranges.count) {
-                fetch(ranges[index], outcomes: outcomes)
-            }
-        }
+        let engine = TransferEngine(concurrency: min(request.concurrency, max(1, ranges.count)))
+        engine.forEach(ranges) { fetch($0, outcomes: outcomes) }
     }
 
     private func fetch(_ range: FetchRange, outcomes: Outcomes) {
@@ -329,17 +324,4 @@ final class Outcomes: Sendable {
     private let byPath = Mutex<[ArchivePath: FileOutcome]>([:])
     func set(_ path: ArchivePath, _ outcome: FileOutcome) { byPath.withLock { $0[path] = outcome } }
     func get(_ path: ArchivePath) -> FileOutcome? { byPath.withLock { $0[path] } }
-}
-
-/// Hands out 0, 1, 2… to worker threads.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-    func take(below limit: Int) -> Int? {
-        lock.withLock {
-            guard value < limit else { return nil }
-            value += 1
-            return value - 1
-        }
-    }
 }

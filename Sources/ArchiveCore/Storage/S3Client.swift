@@ -65,6 +65,15 @@ public final class S3Client: Sendable {
         return ETag.unquote(response.headers["etag"] ?? "")
     }
 
+    /// A part whose bytes wait in a spool file (too large for memory), sent from the file on every attempt.
+    public func uploadPart(bucket: String, key: String, uploadID: String, number: Int,
+                           file: SpoolFile, md5: [UInt8], headers: [(name: String, value: String)] = []) throws -> String {
+        let response = try send("PUT", bucket: bucket, key: key,
+                                query: [("partNumber", String(number)), ("uploadId", uploadID)],
+                                headers: headers + [ContentMD5.header(md5)], file: file)
+        return ETag.unquote(response.headers["etag"] ?? "")
+    }
+
     public func completeMultipartUpload(bucket: String, key: String, uploadID: String,
                                         parts: [(number: Int, etag: String)]) throws -> String {
         var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
@@ -227,11 +236,14 @@ public final class S3Client: Sendable {
     /// Signs and sends one request, retrying throttling, server errors and transport failures with
     /// exponential backoff and full jitter. Non-2xx answers become `S3Error`.
     public func send(_ method: String, bucket: String, key: String?, query: [(name: String, value: String)] = [],
-                     headers: [(name: String, value: String)] = [], body: ArraySlice<UInt8> = []) throws -> HTTPResponse {
+                     headers: [(name: String, value: String)] = [], body: ArraySlice<UInt8> = [],
+                     file: SpoolFile? = nil) throws -> HTTPResponse {
         let resource = "s3://\(bucket)" + (key.map { "/\($0)" } ?? "")
         return try retrying(resource: resource, isBucketRequest: key == nil) {
             let request = signedRequest(method, bucket: bucket, key: key, query: query, headers: headers, body: body)
-            return try pool.withConnection { try $0.perform(request, body: body) }
+            return try pool.withConnection { connection in
+                try file.map { try connection.perform(request, file: $0) } ?? connection.perform(request, body: body)
+            }
         }
     }
 
@@ -267,8 +279,9 @@ public final class S3Client: Sendable {
                        headers: [(name: String, value: String)], body: ArraySlice<UInt8>) -> HTTPRequest {
         let (base, host, path) = address(bucket: bucket, key: key)
         // Bodies carry a signed Content-MD5, so the payload need not be SHA-256-hashed a second time.
-        let payloadHash = body.isEmpty ? SigV4Signer.emptyPayloadHash
-            : headers.contains { $0.name == ContentMD5.name } ? SigV4Signer.unsignedPayload
+        // A spooled part has an empty `body` here but a Content-MD5: it goes unsigned, like any other part.
+        let payloadHash = headers.contains { $0.name == ContentMD5.name } ? SigV4Signer.unsignedPayload
+            : body.isEmpty ? SigV4Signer.emptyPayloadHash
             : Digest.sha256(body).hex
         var allHeaders = headers
         allHeaders.append(("Host", host))

@@ -1,7 +1,9 @@
 import Foundation
+import Synchronization
 
 /// A reusable byte buffer handed between threads by reference, so that its array is never shared: a shared
-/// array would be copied on the next write, doubling memory and adding a copy per part.
+/// array would be copied on the next write, doubling memory and adding a copy per part. Only one thread uses
+/// a buffer at a time (the pool or queue hands it over), which is why it may cross threads unlocked.
 final class ByteBuffer: @unchecked Sendable {
     var bytes: [UInt8]
     /// How many of `bytes` hold data.
@@ -13,57 +15,97 @@ final class ByteBuffer: @unchecked Sendable {
     }
 
     var filled: ArraySlice<UInt8> { bytes[..<count] }
+
+    /// Gives the memory back (the buffer stays usable and grows again when next filled).
+    func release() {
+        bytes = []
+        count = 0
+    }
 }
 
 /// A fixed number of reusable buffers: taking one blocks until another thread gives one back, which is what
 /// bounds memory whatever the length of the stream passing through.
-final class BufferPool: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var free: [ByteBuffer]
+final class BufferPool: Sendable {
+    private let free: Mutex<[ByteBuffer]>
+    private let available: DispatchSemaphore
 
     init(count: Int, capacity: Int = 0) {
-        free = (0..<count).map { _ in ByteBuffer(capacity: capacity) }
+        free = Mutex((0..<count).map { _ in ByteBuffer(capacity: capacity) })
+        available = countingSemaphore(count)
     }
 
     func take() -> ByteBuffer {
-        condition.lock()
-        defer { condition.unlock() }
-        while free.isEmpty { condition.wait() }
-        return free.removeLast()
+        available.wait()
+        return free.withLock { $0.removeLast() }
     }
 
     func give(_ buffer: ByteBuffer) {
-        condition.lock()
-        free.append(buffer)
-        condition.signal()
-        condition.unlock()
+        free.withLock { $0.append(buffer) }
+        available.signal()
     }
 }
 
 /// A first-in first-out hand-over between threads; `nil` from `pop` means the producer has closed it.
-final class HandOff<Item>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var items: [Item] = []
-    private var closed = false
+/// With a capacity, `push` blocks while that many items wait (the producer is held back, not memory grown).
+final class HandOff<Item: Sendable>: Sendable {
+    private struct State {
+        var items: [Item?] = []
+        var head = 0
+        var closed = false
+    }
+    private let state = Mutex(State())
+    private let waiting = DispatchSemaphore(value: 0)
+    private let room: DispatchSemaphore?
 
-    func push(_ item: Item) {
-        condition.lock()
-        items.append(item)
-        condition.signal()
-        condition.unlock()
+    init(capacity: Int? = nil) {
+        room = capacity.map { countingSemaphore(max(1, $0)) }
     }
 
-    func close() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        condition.unlock()
+    func push(_ item: Item) {
+        room?.wait()
+        state.withLock { $0.items.append(item) }
+        waiting.signal()
+    }
+
+    /// No more items; every consumer blocked in `pop` (and each later call) gets nil once the queue is empty.
+    /// `consumers` is how many threads pop, so each is woken.
+    func close(consumers: Int = 1) {
+        state.withLock { $0.closed = true }
+        for _ in 0..<max(1, consumers) { waiting.signal() }
     }
 
     func pop() -> Item? {
-        condition.lock()
-        defer { condition.unlock() }
-        while items.isEmpty && !closed { condition.wait() }
-        return items.isEmpty ? nil : items.removeFirst()
+        while true {
+            waiting.wait()
+            let (item, ended): (Item?, Bool) = state.withLock { state in
+                guard state.head < state.items.count else { return (nil, state.closed) }
+                let item = state.items[state.head]
+                state.items[state.head] = nil
+                state.head += 1
+                // Compact now and then so a long-lived queue does not keep every slot it ever had.
+                if state.head > 64, state.head * 2 > state.items.count {
+                    state.items.removeFirst(state.head)
+                    state.head = 0
+                }
+                return (item, false)
+            }
+            if let item {
+                room?.signal()
+                return item
+            }
+            if ended {
+                // Leave the wake-up for the next consumer: a closed queue answers nil to every pop.
+                waiting.signal()
+                return nil
+            }
+        }
     }
+}
+
+/// A semaphore holding `count`, made from zero: libdispatch traps when a semaphore is freed holding less than
+/// it was created with, as a pool does when its owner stops early with buffers still out.
+func countingSemaphore(_ count: Int) -> DispatchSemaphore {
+    let semaphore = DispatchSemaphore(value: 0)
+    for _ in 0..<count { semaphore.signal() }
+    return semaphore
 }

@@ -107,3 +107,13 @@ enum CLocale {
         if setlocale(LC_CTYPE, nil).map({ String(cString: $0) }) == "C" { setlocale(LC_CTYPE, "C.UTF-8") }
     }
 }
+
+/// The signals a run catches (SIGINT, SIGTERM): their default action is put aside while a handler of the
+/// run's own (a dispatch source) hears them, and put back after.
+public enum ProcessSignals {
+    public static let interrupt = SIGINT
+    public static let terminate = SIGTERM
+
+    static func ignore(_ number: Int32) { signal(number, SIG_IGN) }
+    static func restoreDefault(_ number: Int32) { signal(number, SIG_DFL) }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Everything s3-put was asked to do.
 public struct PutRequest: Sendable {
@@ -31,7 +32,7 @@ public struct PutRequest: Sendable {
 }
 
 /// One input and the object it becomes.
-struct PutItem {
+struct PutItem: Sendable {
     var reader: FileReader
     var url: StorageURL
     /// The name `{name}` and content types come from.
@@ -58,16 +59,7 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
     }
 
     // Every input opens before any byte moves, so a typo fails the run, not the tenth upload.
-    var items: [PutItem] = []
-    for source in sources {
-        let (path, relative) = source.split(separator: "\u{0}", maxSplits: 1).map(String.init).pairOrSelf
-        let reader = try FileReader(path: path)
-        let name = relative ?? Paths.name(path)
-        let session = request.session ?? (path == "-" ? nil : Paths.stem(name))
-        let expanded = try KeyTemplate.expand(template, name: path == "-" ? nil : name, session: session)
-        let url = try StorageURL(parsing: destinationIsPrefix ? expanded + name : expanded)
-        items.append(PutItem(reader: reader, url: url, name: name))
-    }
+    let items = try sources.map { try openInput($0, request: request) }
     let customerKey = try request.customerKeyFile.map { try CustomerKey(file: $0) }
     let catalog = try request.catalogPath.map { try Catalog(path: $0) }
     let store: ObjectStore
@@ -85,6 +77,7 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
     var options = request.upload
     options.catalog = catalog
     options.object.customerEncrypted = customerKey != nil
+    options.engine = TransferEngine(concurrency: options.concurrency)
     let active = ActiveUploads()
     options.active = active
     let keepParts = options.keepParts
@@ -95,45 +88,119 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
     }
     defer { signals.cancel() }
 
-    for (position, item) in items.enumerated() {
-        let key = Storage.key(of: item.url)
-        var itemOptions = options
-        if itemOptions.object.contentType == nil { itemOptions.object.contentType = ContentType.guess(forName: item.url.key) }
-        if request.dryRun {
+    if request.dryRun {
+        for item in items {
             warn("(dry run) would upload \(item.reader.path) to \(item.url)" + (item.reader.size.map { " (\(ByteSize.format($0)))" } ?? ""))
-            continue
         }
-        let started = Date()
-        do {
-            if !request.force, let skipped = try identicalObject(item, store: store, key: key, catalog: catalog, options: itemOptions) {
+        return
+    }
+    guard let stop = storeEach(items, store: store, request: request, options: options, emit: emit) else { return }
+    // A request cut short by the interrupt's abort is no failure to report: the signal's status is the answer.
+    if signals.interrupted { signals.waitForExit() }
+    guard items.count > 1 else { throw stop.error }
+    // An error no part of the toolkit describes (GRDB, Foundation) stays internal (70), never "a check failed".
+    let status = (stop.error as? ReportableError)?.exitStatus ?? .software
+    let after = stop.storedAfter == 0 ? "none" : String(stop.storedAfter)
+    throw Failure([.noPermission, .unavailable, .software].contains(status) ? status : .checkFailed,
+                  "\(stop.item.reader.path): \(Failure.describing(stop.error)) (stopped: \(stop.position) of \(items.count) files stored before it, \(after) after)")
+}
+
+/// One input opened, and the URL its key template gives it.
+func openInput(_ source: String, request: PutRequest) throws -> PutItem {
+    let template = request.destination
+    let (path, relative) = source.split(separator: "\u{0}", maxSplits: 1).map(String.init).pairOrSelf
+    let reader = try FileReader(path: path)
+    let name = relative ?? Paths.name(path)
+    let session = request.session ?? (path == "-" ? nil : Paths.stem(name))
+    let expanded = try KeyTemplate.expand(template, name: path == "-" ? nil : name, session: session)
+    let url = try StorageURL(parsing: template.hasSuffix("/") ? expanded + name : expanded)
+    return PutItem(reader: reader, url: url, name: name)
+}
+
+/// The first input that failed, and how many after it were stored anyway (they were under way side by side).
+struct PutStop {
+    var position: Int
+    var item: PutItem
+    var error: Error
+    var storedAfter = 0
+}
+
+/// Stores every input until one fails. Objects that go in one PUT run side by side on the engine; a multipart
+/// upload runs on this thread, its parts on the engine. Records are emitted, and the catalog written, on this
+/// thread in the inputs' order either way.
+func storeEach(_ items: [PutItem], store: ObjectStore, request: PutRequest, options: UploadOptions,
+               emit: (Record) -> Void) -> PutStop? {
+    let threshold = options.multipartThreshold ?? options.partSize
+    let catalog = options.catalog
+    var stop: PutStop?
+    options.engine?.map(items, { item in
+        putOne(item, store: store, request: request, options: options)
+    }, runsHere: { item in
+        request.indexPath != nil || (item.reader.size.map { $0 > threshold } ?? true)
+    }, shouldContinue: { stop == nil }) { position, result in
+        let item = items[position]
+        switch result {
+        case .success(let done):
+            if done.record.skipped == true {
                 try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "skipped", bytes: 0)
-                emit(skipped)
-                continue
+                emit(done.record)
+                return
             }
-            itemOptions.progress?.setLabel(item.name)
-            var record: Record
-            var index: ArchiveIndex?
-            if let indexPath = request.indexPath {
-                (record, index) = try putArchive(item.reader, indexPath: indexPath, store: store, url: item.url, key: key,
-                                                 options: itemOptions)
-            } else {
-                record = try Uploader(store: store, options: itemOptions).upload(item.reader, to: item.url, key: key)
+            stop?.storedAfter += 1
+            do {
+                try catalog?.recordStored(done.record, source: item.reader.fingerprint, archive: done.index,
+                                          sessionPath: done.index?.source)
+            } catch {
+                if stop == nil { stop = PutStop(position: position, item: item, error: error) }
+                return
             }
-            itemOptions.progress?.finish()
-            try catalog?.recordStored(record, source: item.reader.fingerprint, archive: index, sessionPath: index?.source)
-            try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "ok", bytes: record.size,
-                              seconds: Date().timeIntervalSince(started))
-            emit(record)
-        } catch {
-            itemOptions.progress?.finish()
+            try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "ok", bytes: done.record.size,
+                              seconds: done.seconds)
+            emit(done.record)
+        case .failure(let failed):
             try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "failed",
-                              seconds: Date().timeIntervalSince(started), message: "\(error)")
-            guard items.count > 1 else { throw error }
-            // An error no part of the toolkit describes (GRDB, Foundation) stays internal (70), never "a check failed".
-            let status = (error as? ReportableError)?.exitStatus ?? .software
-            throw Failure([.noPermission, .unavailable, .software].contains(status) ? status : .checkFailed,
-                          "\(item.reader.path): \(Failure.describing(error)) (stopped: \(position) of \(items.count) files stored before it, none after)")
+                              seconds: failed.seconds, message: "\(failed.error)")
+            if stop == nil { stop = PutStop(position: position, item: item, error: failed.error) }
         }
+    }
+    return stop
+}
+
+/// One object stored (or found identical), with what the catalog is told of it.
+struct PutDone: Sendable {
+    var record: Record
+    var index: ArchiveIndex?
+    var seconds: Double
+}
+
+/// Why one object was not stored.
+struct PutFailed: Error {
+    var error: Error
+    var seconds: Double
+}
+
+/// Stores one input (or finds it already stored), on whichever thread runs it.
+func putOne(_ item: PutItem, store: ObjectStore, request: PutRequest, options: UploadOptions) -> Result<PutDone, PutFailed> {
+    let key = Storage.key(of: item.url)
+    var itemOptions = options
+    if itemOptions.object.contentType == nil { itemOptions.object.contentType = ContentType.guess(forName: item.url.key) }
+    let started = Date()
+    do {
+        if !request.force, let skipped = try identicalObject(item, store: store, key: key, catalog: options.catalog,
+                                                             options: itemOptions) {
+            return .success(PutDone(record: skipped, seconds: Date().timeIntervalSince(started)))
+        }
+        itemOptions.progress?.setLabel(item.name)
+        defer { itemOptions.progress?.finish() }
+        if let indexPath = request.indexPath {
+            let (record, index) = try putArchive(item.reader, indexPath: indexPath, store: store, url: item.url, key: key,
+                                                 options: itemOptions)
+            return .success(PutDone(record: record, index: index, seconds: Date().timeIntervalSince(started)))
+        }
+        let record = try Uploader(store: store, options: itemOptions).upload(item.reader, to: item.url, key: key)
+        return .success(PutDone(record: record, seconds: Date().timeIntervalSince(started)))
+    } catch {
+        return .failure(PutFailed(error: error, seconds: Date().timeIntervalSince(started)))
     }
 }
 
@@ -227,11 +294,10 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
 }
 
 /// Hands the index read inside the upload's check back to the caller.
-private final class IndexBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: (ArchiveIndex, Data)?
-    func set(_ index: ArchiveIndex, _ data: Data) { lock.withLock { value = (index, data) } }
-    func get() -> (ArchiveIndex, Data)? { lock.withLock { value } }
+private final class IndexBox: Sendable {
+    private let value = Mutex<(ArchiveIndex, Data)?>(nil)
+    func set(_ index: ArchiveIndex, _ data: Data) { value.withLock { $0 = (index, data) } }
+    func get() -> (ArchiveIndex, Data)? { value.withLock { $0 } }
 }
 
 /// Content types for the files this toolkit stores, from the name's extension.

@@ -1,9 +1,17 @@
 import Foundation
+import Synchronization
 
 /// How s3-put sends data.
 public struct UploadOptions: Sendable {
     public var partSize: Int = 16 << 20
+    /// Requests in flight at once (parts, and with several files, objects).
     public var concurrency: Int = 4
+    /// Bytes of parts held in memory at once; a part larger than its share (memory / concurrency) is spooled to
+    /// an unnamed temporary file and sent from there. Never below one part of `partSize` per slot.
+    public var memory: Int = UploadOptions.defaultMemory
+    public static let defaultMemory = 1 << 30
+    /// The threads that send; nil makes one of `concurrency` threads per multipart upload.
+    public var engine: TransferEngine?
     /// Files up to this size go in one PUT; nil means "the part size".
     public var multipartThreshold: Int?
     public var object = ObjectOptions()
@@ -61,21 +69,25 @@ public struct Uploader: Sendable {
                       layout: PartLayout(partSize: max(body.count, 1)), parts: 1)
     }
 
-    /// Parts are read on this thread into a bounded pool of reused buffers while up to `concurrency` workers
-    /// hash and send them. Files are read at their parts' offsets, so a resumed upload reads only missing parts;
-    /// a stream is read in order, and one that ends within its first part goes as a single PUT.
+    /// Parts are read on this thread while the engine's workers hash and send them; a bounded pool of slots
+    /// (one part each) holds the reader back, so at most `slots` parts exist at once: in memory up to the
+    /// part's share of the memory budget, spooled to a temporary file beyond it. Files are read at their parts'
+    /// offsets, so a resumed upload reads only missing parts; a stream is read in order, and one that ends
+    /// within its first part goes as a single PUT.
     private func putMultipart(_ source: FileReader, layout: PartLayout, url: StorageURL, key: String) throws -> Record {
         // A stream needs two parts in hand before it knows it is multipart, whatever the concurrency.
-        let pool = BufferPool(count: max(source.size == nil ? 2 : 1, options.concurrency))
-        var streamStart: [(number: Int, buffer: ByteBuffer)] = []
+        let reader = PartReader(source: source, budget: MemoryBudget(options, isStream: source.size == nil),
+                                streamDigest: options.checkBeforeStoring == nil ? nil : Digest(.sha256))
+        var streamStart: [ReadPart] = []
         if source.size == nil {
-            let first = pool.take()
-            first.count = try source.read(into: &first.bytes, count: layout.size(ofPart: 1))
-            if first.count < layout.size(ofPart: 1) { return try putSingle(first.filled, url: url, key: key) }
-            let second = pool.take()
-            second.count = try source.read(into: &second.bytes, count: layout.size(ofPart: 2))
-            if second.count == 0 { return try putSingle(first.filled, url: url, key: key) }
-            streamStart = [(1, first), (2, second)]
+            let first = try reader.read(number: 1, length: layout.size(ofPart: 1), offset: nil)
+            if first.count < layout.size(ofPart: 1) { return try putSingle(first.bytes, url: url, key: key) }
+            let second = try reader.read(number: 2, length: layout.size(ofPart: 2), offset: nil)
+            if second.count == 0 {
+                second.giveBack(to: reader.pool)
+                return try putSingle(first.bytes, url: url, key: key)
+            }
+            streamStart = [first, second]
         }
 
         let fingerprint = source.fingerprint
@@ -85,101 +97,98 @@ public struct Uploader: Sendable {
         options.active?.register(store: store, key: key, uploadID: uploadID, resumable: fingerprint != nil)
         defer { options.active?.unregister(uploadID) }
 
-        let group = DispatchGroup()
-        let store = self.store
-        let catalog = options.catalog
-        let progress = options.progress
-        /// Sends one part; the buffer goes back to the pool only once nothing refers to its bytes.
-        @Sendable func sendPart(_ number: Int, _ buffer: ByteBuffer) {
-            guard !state.failed else { return }
-            let body = buffer.filled
-            let count = body.count
-            let md5 = Digest.md5(body)
-            do {
-                let etag = try store.putPart(key, uploadID: uploadID, number: number, body: body, md5: md5)
-                if options.object.etagIsMD5, ETag.unquote(etag) != md5.hex {
-                    throw Failure.check("\(url): part \(number) was stored with ETag \(etag), expected \(md5.hex)")
-                }
-                try catalog?.partStored(uploadID, number: number, size: count, md5: md5.hex)
-                state.finish(number, md5: md5, size: count)
-                state.sent()
-                progress?.add(bytes: count, parts: 1)
-            } catch {
-                state.fail(error)
-            }
-        }
-        // The whole stream's SHA-256, taken on the reading thread in order, only when the caller checks it.
-        let streamDigest = options.checkBeforeStoring == nil ? nil : Digest(.sha256)
-        func send(_ number: Int, _ buffer: ByteBuffer) {
-            streamDigest?.update(buffer.filled)
-            group.enter()
-            DispatchQueue.global().async {
-                sendPart(number, buffer)
-                pool.give(buffer)
-                group.leave()
+        let engine = options.engine ?? TransferEngine(concurrency: options.concurrency)
+        let batch = engine.batch()
+        let sender = PartSender(store: store, key: key, uploadID: uploadID, url: url, options: options, state: state)
+        func send(_ part: ReadPart) {
+            batch.submit { [pool = reader.pool] in
+                sender.send(part)
+                part.giveBack(to: pool)
             }
         }
 
         do {
             if let size = source.size {
-                let parts = layout.parts(total: size)
-                progress?.start(totalBytes: size, totalParts: parts.count)
-                progress?.add(bytes: resumed.values.reduce(0) { $0 + $1.size }, parts: resumed.count)
-                for part in parts where resumed[part.number] == nil {
-                    if state.failed { break }
-                    let buffer = pool.take()
-                    buffer.count = try source.read(into: &buffer.bytes, count: part.length, at: part.offset)
-                    guard buffer.count == part.length else {
-                        pool.give(buffer)
-                        throw Failure.io("\(source.path): the file shrank while it was read")
-                    }
-                    send(part.number, buffer)
-                }
+                try readFile(reader, size: size, layout: layout, resumed: resumed, state: state, send: send)
             } else {
-                progress?.start(totalBytes: nil, totalParts: nil)
-                for part in streamStart { send(part.number, part.buffer) }
-                var number = 2
-                var lastCount = streamStart[1].buffer.count
-                while lastCount == layout.size(ofPart: number), !state.failed {
-                    number += 1
-                    guard number <= PartLayout.maxParts else {
-                        throw Failure.usage("\(source.path): more than \(PartLayout.maxParts) parts: raise --part-size")
-                    }
-                    let buffer = pool.take()
-                    buffer.count = try source.read(into: &buffer.bytes, count: layout.size(ofPart: number))
-                    lastCount = buffer.count
-                    if lastCount == 0 { pool.give(buffer); break }
-                    send(number, buffer)
-                }
+                try readStream(reader, layout: layout, start: streamStart, state: state, send: send)
             }
-            group.wait()
+            batch.wait()
             if let error = state.error { throw error }
-            if let size = source.size, let now = try? FileReader(path: source.path).fingerprint,
-               now.size != size || now.modified != fingerprint?.modified {
-                throw Failure.io("\(source.path): the file changed while it was uploaded: upload it again once it is stable")
-            }
-            try options.checkBeforeStoring?(state.totalSize, resumed.isEmpty ? streamDigest?.finish().hex : nil)
-            let digests = state.digestsInOrder()
-            let expected = ETag.combine(digests)
-            let etag = try store.completeMultipart(key, uploadID: uploadID,
-                                                   parts: digests.enumerated().map { ($0.offset + 1, $0.element.hex) })
-            try? catalog?.uploadEnded(uploadID, state: "completed")
-            let stored = try confirm(etag, expected: expected, url: url)
-            // The object as the store now describes it must be the object we sent.
-            guard let info = try store.head(key), info.size == state.totalSize, ETag.unquote(info.etag) == stored else {
-                throw Failure.check("\(url): after the upload the store reports a different size or ETag than was sent")
-            }
-            var result = record(url: url, key: key, size: state.totalSize, etag: stored, layout: layout, parts: digests.count)
-            if !resumed.isEmpty { result.resumedParts = resumed.count }
-            return result
+            return try complete(source, fingerprint: fingerprint, uploadID: uploadID, resumed: resumed, state: state,
+                                streamDigest: reader.streamDigest, layout: layout, url: url, key: key)
         } catch {
-            group.wait()
+            batch.wait()
             if !options.keepParts || source.size == nil {
                 try? store.abortMultipart(key, uploadID: uploadID)
-                try? catalog?.uploadEnded(uploadID, state: "aborted")
+                try? options.catalog?.uploadEnded(uploadID, state: "aborted")
             }
             throw error
         }
+    }
+
+    /// A file's parts at their offsets, but those a resumed upload already holds.
+    private func readFile(_ reader: PartReader, size: Int, layout: PartLayout, resumed: [Int: (md5: [UInt8], size: Int)],
+                          state: MultipartState, send: (ReadPart) -> Void) throws {
+        let parts = layout.parts(total: size)
+        options.progress?.start(totalBytes: size, totalParts: parts.count)
+        options.progress?.add(bytes: resumed.values.reduce(0) { $0 + $1.size }, parts: resumed.count)
+        for part in parts where resumed[part.number] == nil {
+            if state.failed { break }
+            let read = try reader.read(number: part.number, length: part.length, offset: part.offset)
+            guard read.count == part.length else {
+                read.giveBack(to: reader.pool)
+                throw Failure.io("\(reader.source.path): the file shrank while it was read")
+            }
+            send(read)
+        }
+    }
+
+    /// A stream's parts in order, their sizes doubling as the layout says, until it ends.
+    private func readStream(_ reader: PartReader, layout: PartLayout, start: [ReadPart], state: MultipartState,
+                            send: (ReadPart) -> Void) throws {
+        options.progress?.start(totalBytes: nil, totalParts: nil)
+        for part in start { send(part) }
+        var number = 2
+        var lastCount = start[1].count
+        while lastCount == layout.size(ofPart: number), !state.failed {
+            number += 1
+            guard number <= PartLayout.maxParts else {
+                throw Failure.usage("\(reader.source.path): more than \(PartLayout.maxParts) parts: raise --part-size")
+            }
+            let read = try reader.read(number: number, length: layout.size(ofPart: number), offset: nil)
+            lastCount = read.count
+            if lastCount == 0 {
+                read.giveBack(to: reader.pool)
+                break
+            }
+            send(read)
+        }
+    }
+
+    /// Every part is stored: the input is checked (unchanged file, the caller's check), the parts joined, and the
+    /// object the store then describes compared with what was sent.
+    private func complete(_ source: FileReader, fingerprint: SourceFingerprint?, uploadID: String,
+                          resumed: [Int: (md5: [UInt8], size: Int)], state: MultipartState, streamDigest: Digest?,
+                          layout: PartLayout, url: StorageURL, key: String) throws -> Record {
+        if let size = source.size, let now = try? FileReader(path: source.path).fingerprint,
+           now.size != size || now.modified != fingerprint?.modified {
+            throw Failure.io("\(source.path): the file changed while it was uploaded: upload it again once it is stable")
+        }
+        try options.checkBeforeStoring?(state.totalSize, resumed.isEmpty ? streamDigest?.finish().hex : nil)
+        let digests = state.digestsInOrder()
+        let expected = ETag.combine(digests)
+        let etag = try store.completeMultipart(key, uploadID: uploadID,
+                                               parts: digests.enumerated().map { ($0.offset + 1, $0.element.hex) })
+        try? options.catalog?.uploadEnded(uploadID, state: "completed")
+        let stored = try confirm(etag, expected: expected, url: url)
+        // The object as the store now describes it must be the object we sent.
+        guard let info = try store.head(key), info.size == state.totalSize, ETag.unquote(info.etag) == stored else {
+            throw Failure.check("\(url): after the upload the store reports a different size or ETag than was sent")
+        }
+        var result = record(url: url, key: key, size: state.totalSize, etag: stored, layout: layout, parts: digests.count)
+        if !resumed.isEmpty { result.resumedParts = resumed.count }
+        return result
     }
 
     /// An unfinished upload of the same unchanged file to the same place is continued: the parts that both the
@@ -230,50 +239,72 @@ public struct Uploader: Sendable {
 }
 
 /// What the part workers report back: each part's MD5 and size, or the first error.
-final class MultipartState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var digests: [Int: [UInt8]] = [:]
-    private var bytes = 0
-    private var partsSent = 0
-    private var firstError: Error?
+final class MultipartState: Sendable {
+    private struct Parts {
+        var digests: [Int: [UInt8]] = [:]
+        var bytes = 0
+        var firstError: Error?
+    }
+    private let parts = Mutex(Parts())
 
-    var failed: Bool { lock.withLock { firstError != nil } }
-    var error: Error? { lock.withLock { firstError } }
-    var totalSize: Int { lock.withLock { bytes } }
+    var failed: Bool { parts.withLock { $0.firstError != nil } }
+    var error: Error? { parts.withLock { $0.firstError } }
+    var totalSize: Int { parts.withLock { $0.bytes } }
 
     func finish(_ number: Int, md5: [UInt8], size: Int) {
-        lock.withLock { digests[number] = md5; bytes += size }
+        parts.withLock {
+            $0.digests[number] = md5
+            $0.bytes += size
+        }
     }
 
-    func sent() { lock.withLock { partsSent += 1 } }
+    func fail(_ error: Error) { parts.withLock { if $0.firstError == nil { $0.firstError = error } } }
 
-    func fail(_ error: Error) { lock.withLock { if firstError == nil { firstError = error } } }
-
-    func digestsInOrder() -> [[UInt8]] { lock.withLock { digests.keys.sorted().map { digests[$0]! } } }
+    func digestsInOrder() -> [[UInt8]] { parts.withLock { parts in parts.digests.keys.sorted().map { parts.digests[$0]! } } }
 }
 
 /// Multipart uploads under way in this process, so that SIGINT or SIGTERM can abort them before exiting.
-public final class ActiveUploads: @unchecked Sendable {
-    private let lock = NSLock()
-    private var uploads: [String: (store: ObjectStore, key: String, resumable: Bool)] = [:]
+public final class ActiveUploads: Sendable {
+    private struct Upload {
+        var store: ObjectStore
+        var key: String
+        var resumable: Bool
+    }
+    private let uploads = Mutex<[String: Upload]>([:])
 
     public init() {}
 
     func register(store: ObjectStore, key: String, uploadID: String, resumable: Bool) {
-        lock.withLock { uploads[uploadID] = (store, key, resumable) }
+        uploads.withLock { $0[uploadID] = Upload(store: store, key: key, resumable: resumable) }
     }
 
-    func unregister(_ uploadID: String) { _ = lock.withLock { uploads.removeValue(forKey: uploadID) } }
+    func unregister(_ uploadID: String) { _ = uploads.withLock { $0.removeValue(forKey: uploadID) } }
 
     /// Aborts every upload still registered (but those a later run could resume, when asked to keep them);
-    /// returns how many were aborted.
+    /// returns how many were aborted. Each gets one quick attempt (short timeouts, no retries): an interrupted
+    /// run must end within seconds, and an upload left behind is listed and aborted by `s3-put --abort-stale`.
     @discardableResult
     public func abortAll(catalog: Catalog?, keepingResumable: Bool = false) -> Int {
-        let all = lock.withLock { uploads }.filter { !(keepingResumable && $0.value.resumable) }
+        let all = uploads.withLock { $0 }.filter { !(keepingResumable && $0.value.resumable) }
+        var aborted = 0
         for (id, upload) in all {
-            try? upload.store.abortMultipart(upload.key, uploadID: id)
-            try? catalog?.uploadEnded(id, state: "aborted")
+            do {
+                try Self.quick(upload.store).abortMultipart(upload.key, uploadID: id)
+                try? catalog?.uploadEnded(id, state: "aborted")
+                aborted += 1
+            } catch {}
         }
-        return all.count
+        return aborted
+    }
+
+    /// The same bucket through a client that tries once and gives up after a few seconds.
+    private static func quick(_ store: ObjectStore) -> ObjectStore {
+        guard let s3 = store as? S3Store else { return store }
+        var configuration = s3.client.configuration
+        configuration.maxAttempts = 1
+        configuration.http.connectTimeout = 3
+        configuration.http.stallTimeout = 3
+        configuration.http.sendLimit = nil
+        return S3Store(client: S3Client(configuration), bucket: s3.bucket, customerKey: s3.customerKey)
     }
 }

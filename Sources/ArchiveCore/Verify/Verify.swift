@@ -11,6 +11,8 @@ public struct VerifyRequest: Sendable {
     public var deep = false
     public var s3: S3Configuration.Overrides
     public var catalogPath: String?
+    /// Objects checked at once (HEADs, or reads with `deep`); the output keeps the input's order.
+    public var concurrency = 8
 
     public init(s3: S3Configuration.Overrides) { self.s3 = s3 }
 }
@@ -42,21 +44,7 @@ public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @es
             throw Failure.noInput("\(against): no such file or directory")
         }
         if isDirectory.boolValue {
-            let prefix = key.isEmpty || key.hasSuffix("/") ? key : key + "/"
-            let remote = Dictionary(try objectStore.list(prefix: prefix).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
-            guard let walker = FileManager.default.enumerator(atPath: against) else { throw Failure.noInput("\(against): cannot list") }
-            var files: [String] = []
-            while let relative = walker.nextObject() as? String {
-                if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular { files.append(relative) }
-            }
-            for relative in files.sorted() {
-                let objectURL = url.with(key: (url.key.hasSuffix("/") || url.key.isEmpty ? url.key : url.key + "/") + relative)
-                guard remote[prefix + relative] != nil, let info = try objectStore.head(prefix + relative) else {
-                    report(objectURL.description, "not in the store (local \(against)/\(relative))")
-                    continue
-                }
-                report(objectURL.description, try compareLocal(against + "/" + relative, with: info))
-            }
+            try compareDirectory(against, with: url, store: objectStore, concurrency: request.concurrency) { report($0, $1) }
         } else {
             guard let info = try objectStore.head(key) else {
                 report(url.description, "no such object")
@@ -67,44 +55,93 @@ public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @es
         return failures > 0 ? .checkFailed : .ok
     }
 
-    for record in try RecordReader.read(paths: request.recordPaths) {
-        let url = try StorageURL(parsing: record.url)
-        let objectStore = try store(for: url)
-        let key = Storage.key(of: url)
-        guard let info = try objectStore.head(key) else {
-            report(record.url, "no such object")
-            continue
+    var thrown: Error?
+    // Each record's store is opened here, in order; a record whose URL cannot be opened ends the run after
+    // the checks of the records before it, as when they were checked one by one.
+    var checks: [(record: Record, store: ObjectStore, key: String)] = []
+    var unopened: Error?
+    do {
+        for record in try RecordReader.read(paths: request.recordPaths) {
+            let url = try StorageURL(parsing: record.url)
+            checks.append((record, try store(for: url), Storage.key(of: url)))
         }
-        if info.size != record.size {
-            report(record.url, "size \(info.size), the record says \(record.size)")
-            continue
-        }
+    } catch {
+        unopened = error
+    }
+    let engine = TransferEngine(concurrency: request.concurrency)
+    engine.map(checks, { check(record: $0.record, store: $0.store, key: $0.key, deep: request.deep) },
+               shouldContinue: { thrown == nil }) { _, check in
+        if let error = check.error, thrown == nil { thrown = error }
+        if thrown == nil { report(check.url, check.problem, note: check.note) }
+    }
+    if let error = thrown ?? unopened { throw error }
+    return failures > 0 ? .checkFailed : .ok
+}
+
+/// One object's verdict: its problem (nil when it is as recorded), a note, or an error that ends the run.
+struct Check: Sendable {
+    var url: String
+    var problem: String?
+    var note: String?
+    var error: Error?
+}
+
+/// A record against its object: HEAD's size and ETag, and with `deep` the bytes read back.
+func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bool) -> Check {
+    let url = record.url
+    do {
+        guard let info = try objectStore.head(key) else { return Check(url: url, problem: "no such object") }
+        if info.size != record.size { return Check(url: url, problem: "size \(info.size), the record says \(record.size)") }
         if info.etag != record.etag {
-            report(record.url, "ETag \(info.etag), the record says \(record.etag): overwritten since it was stored?")
-            continue
+            return Check(url: url, problem: "ETag \(info.etag), the record says \(record.etag): overwritten since it was stored?")
         }
         let coldNote = info.isCold && !info.isReadable ? "\(info.storageClass), not restored" : nil
-        guard request.deep else {
-            report(record.url, nil, note: coldNote)
-            continue
-        }
-        if let coldNote {
-            report(record.url, "\(coldNote): restore it first (s3-restore) for a deep check")
-            continue
-        }
+        guard deep else { return Check(url: url, note: coldNote) }
+        if let coldNote { return Check(url: url, problem: "\(coldNote): restore it first (s3-restore) for a deep check") }
         var index: ArchiveIndex?
         if record.index != nil {
-            let indexKey = key + ".index.json"
             do {
-                index = try ArchiveIndex.decode(Data(try objectStore.get(indexKey, range: nil)), source: record.url + ".index.json")
+                index = try ArchiveIndex.decode(Data(try objectStore.get(key + ".index.json", range: nil)),
+                                                source: record.url + ".index.json")
             } catch {
-                report(record.url, "its index cannot be read: \(error)")
-                continue
+                return Check(url: url, problem: "its index cannot be read: \(error)")
             }
         }
-        report(record.url, try readBack(objectStore, key: key, record: record, index: index))
+        return Check(url: url, problem: try readBack(objectStore, key: key, record: record, index: index))
+    } catch {
+        return Check(url: url, error: error)
     }
-    return failures > 0 ? .checkFailed : .ok
+}
+
+/// Every regular file under a local directory against the object of the same relative key under `url`,
+/// `concurrency` at once, reported in the files' sorted order.
+func compareDirectory(_ against: String, with url: StorageURL, store objectStore: ObjectStore, concurrency: Int,
+                      report: (String, String?) -> Void) throws {
+    let key = Storage.key(of: url)
+    let prefix = key.isEmpty || key.hasSuffix("/") ? key : key + "/"
+    let remote = Dictionary(try objectStore.list(prefix: prefix).map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+    guard let walker = FileManager.default.enumerator(atPath: against) else { throw Failure.noInput("\(against): cannot list") }
+    var files: [String] = []
+    while let relative = walker.nextObject() as? String {
+        if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular { files.append(relative) }
+    }
+    var thrown: Error?
+    let engine = TransferEngine(concurrency: concurrency)
+    engine.map(files.sorted(), { relative in
+        let objectURL = url.with(key: (url.key.hasSuffix("/") || url.key.isEmpty ? url.key : url.key + "/") + relative)
+        do {
+            guard remote[prefix + relative] != nil, let info = try objectStore.head(prefix + relative) else {
+                return Check(url: objectURL.description, problem: "not in the store (local \(against)/\(relative))")
+            }
+            return Check(url: objectURL.description, problem: try compareLocal(against + "/" + relative, with: info))
+        } catch {
+            return Check(url: objectURL.description, error: error)
+        }
+    }, shouldContinue: { thrown == nil }) { _, check in
+        if let error = check.error, thrown == nil { thrown = error }
+        if thrown == nil { report(check.url, check.problem) }
+    }
+    if let thrown { throw thrown }
 }
 
 /// A local file against a stored object: the ETag its bytes give with the object's part layout.
