@@ -1,5 +1,6 @@
 import CArchive
 import Foundation
+import Synchronization
 
 /// A libarchive failure, with libarchive's own words.
 public struct ArchiveLibraryError: ReportableError {
@@ -31,22 +32,19 @@ final class TarSink: @unchecked Sendable {
     private let pool: BufferPool
     private let queue = HandOff<ByteBuffer>()
     private var current: ByteBuffer
-    private let done = DispatchSemaphore(value: 0)
-    private let lock = NSLock()
-    private var writeError: Error?
+    private var writer: JoinableThread?
+    private let writeError = Mutex<Error?>(nil)
     /// An error from the writer thread, or from the callback, for libarchive's caller to see.
     var failure: Error? {
-        get { lock.withLock { writeError } }
-        set { lock.withLock { if writeError == nil { writeError = newValue } } }
+        get { writeError.withLock { $0 } }
+        set { writeError.withLock { if $0 == nil { $0 = newValue } } }
     }
 
     init(output: ByteWriter) {
         self.output = output
         pool = BufferPool(count: 3, capacity: capacity)
         current = pool.take()
-        let thread = Thread { [self] in drain() }
-        thread.name = "archive-writer"
-        thread.start()
+        writer = JoinableThread(name: "archive-writer") { [self] in drain() }
     }
 
     private func drain() {
@@ -58,7 +56,6 @@ final class TarSink: @unchecked Sendable {
             buffer.bytes.removeAll(keepingCapacity: true)
             pool.give(buffer)
         }
-        done.signal()
     }
 
     func accept(_ bytes: UnsafeRawBufferPointer) throws {
@@ -80,7 +77,9 @@ final class TarSink: @unchecked Sendable {
     func finish() throws -> [UInt8] {
         if !current.bytes.isEmpty { queue.push(current) }
         queue.close()
-        done.wait()
+        // Joined, not signalled: the thread's OpenSSL clean-up must be over before the process can exit.
+        writer?.join()
+        writer = nil
         if let failure { throw failure }
         return digest.finish()
     }

@@ -312,6 +312,9 @@ final class WorkerConnections {
 
     static var current: WorkerConnections? { Thread.current.threadDictionary[key] as? WorkerConnections }
 
+    /// Closes the calling worker's connections now, rather than whenever its thread's storage is freed.
+    static func release() { Thread.current.threadDictionary.removeObject(forKey: key) }
+
     func connection(for pool: ConnectionPool, make: () -> CurlConnection) -> CurlConnection {
         let id = ObjectIdentifier(pool)
         // A pool freed and another allocated at its address must not inherit its connection (or settings).

@@ -12,22 +12,29 @@ public final class TransferEngine: Sendable {
     /// How many jobs run at once.
     public let concurrency: Int
     private let queue: HandOff<Job>
+    private let workers: [JoinableThread]
 
     public init(concurrency: Int) {
         self.concurrency = max(1, concurrency)
         // Enough queued that a worker finishing a job finds the next one waiting, few enough that a producer
         // does not run far ahead of the network.
-        queue = HandOff(capacity: self.concurrency)
-        for number in 1...self.concurrency {
-            Thread.detachNewThread { [queue] in
-                Thread.current.name = "transfer-\(number)"
+        let queue = HandOff<Job>(capacity: self.concurrency)
+        self.queue = queue
+        workers = (1...self.concurrency).map { number in
+            JoinableThread(name: "transfer-\(number)") {
                 WorkerConnections.adopt()
                 while let job = queue.pop() { job() }
+                WorkerConnections.release()
             }
         }
     }
 
-    deinit { queue.close(consumers: concurrency) }
+    /// Closes the queue and waits for the workers to end, thread-local clean-up included: a worker still freeing
+    /// its curl handle or OpenSSL's per-thread state while the process exits corrupts the heap.
+    deinit {
+        queue.close(consumers: concurrency)
+        if WorkerConnections.current == nil { for worker in workers { worker.join() } }
+    }
 
     /// Queues a job; blocks while the queue is full.
     public func submit(_ job: @escaping Job) { queue.push(job) }
