@@ -30,18 +30,28 @@ public final class Catalog: Sendable {
             }
             var configuration = Configuration()
             configuration.busyMode = .timeout(30)
-            // A write-ahead log, flushed at checkpoints rather than at every commit: s3-put records several rows for
-            // each of thousands of small objects, and a flush each (eight per object) was 90% of its time. A crash
-            // can lose the last commits, never the file's consistency; the bucket stays the truth.
+            // While a tool writes, a write-ahead log flushed at checkpoints rather than at every commit: s3-put
+            // records several rows for each of thousands of small objects, and a flush each (eight per object) was
+            // 90% of its time. A crash can lose the last commits, never the file's consistency; the bucket stays
+            // the truth. `close()` puts the file back in rollback-journal mode, which a reader without write access
+            // to the folder can open (a write-ahead log needs its shared-memory file).
             configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             database = try DatabaseQueue(path: path, configuration: configuration)
-            try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+            if create { try? database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") } }
             try Self.migrator.migrate(database)
         } catch let error as DatabaseError {
             throw Failure(.ioError, "\(path): cannot open the catalog (\(error.message ?? error.description)): move the file aside or use --no-catalog")
         } catch {
             throw Failure(.ioError, "\(path): cannot open the catalog (\(error.localizedDescription)): check the path or use --no-catalog")
         }
+    }
+
+    /// Ends the run's use of the catalog: the log is folded into the file, which goes back to rollback-journal
+    /// mode, and the connection closes. Called by the tools that write, on their own thread, before they exit
+    /// (a connection closed by whichever thread drops the last reference could race the process's exit).
+    public func close() {
+        try? database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = DELETE") }
+        try? database.close()
     }
 
     static var migrator: DatabaseMigrator {

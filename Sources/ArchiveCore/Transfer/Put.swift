@@ -62,6 +62,7 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
     let items = try sources.map { try openInput($0, request: request) }
     let customerKey = try request.customerKeyFile.map { try CustomerKey(file: $0) }
     let catalog = try request.catalogPath.map { try Catalog(path: $0) }
+    defer { catalog?.close() }
     let store: ObjectStore
     do {
         store = try Storage.open(items[0].url, customerKey: customerKey) { try S3Configuration.resolve(request.s3) }.store

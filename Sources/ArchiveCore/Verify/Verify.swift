@@ -22,6 +22,7 @@ public struct VerifyRequest: Sendable {
 /// back and recompute its ETag, and for an archive every file's SHA-256 and the archive's own.
 public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @escaping @Sendable (String) -> Void) throws -> ExitStatus {
     let catalog = try request.catalogPath.map { try Catalog(path: $0) }
+    defer { catalog?.close() }
     var failures = 0
     let stores = OpenStores(s3: request.s3)
     func store(for url: StorageURL) throws -> ObjectStore { try stores.store(for: url) }
