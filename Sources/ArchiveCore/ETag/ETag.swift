@@ -10,6 +10,9 @@ public struct PartLayout: Sendable, Equatable, Codable {
     public static let streamDoubling = 1000
     public static let maxParts = 10_000
     public static let maxPartSize = 5 << 30
+    /// The object metadata (`x-amz-meta-…`) in which s3-put records the layout (see `ObjectInfo.recordedLayout`).
+    public static let partSizeKey = "s3a-part-size"
+    public static let doublingKey = "s3a-part-doubling-every"
 
     public init(partSize: Int, doublingEvery: Int? = nil) {
         self.partSize = partSize

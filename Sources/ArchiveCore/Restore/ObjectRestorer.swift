@@ -88,11 +88,7 @@ struct ObjectRestorer {
     /// The part layout the object records (s3-put's metadata) or a single-part ETag implies; nil when only
     /// trying part sizes can tell.
     func knownLayout(_ info: ObjectInfo) -> PartLayout? {
-        if let partSize = info.metadata["s3a-part-size"].flatMap(Int.init) {
-            let every = info.metadata["s3a-part-doubling-every"].flatMap(Int.init)
-            return every == nil ? PartLayout.forFile(size: info.size, preferred: partSize)
-                : PartLayout(partSize: partSize, doublingEvery: every)
-        }
+        if let layout = info.recordedLayout { return layout }
         return ETag.partCount(info.etag) == nil ? PartLayout(partSize: max(info.size, 1)) : nil
     }
 

@@ -28,6 +28,16 @@ public struct ObjectInfo: Sendable, Equatable {
     /// Readable now: not cold, or cold with a restored copy available.
     public var isReadable: Bool { !isCold || (restore?.contains("ongoing-request=\"false\"") ?? false) }
 
+    /// The part layout s3-put recorded in the object's metadata (`s3a-part-size`, `s3a-part-doubling-every`),
+    /// which makes its ETag computable again years later; nil for objects other clients wrote.
+    public var recordedLayout: PartLayout? {
+        guard let partSize = metadata[PartLayout.partSizeKey].flatMap(Int.init) else { return nil }
+        guard let every = metadata[PartLayout.doublingKey].flatMap(Int.init) else {
+            return PartLayout.forFile(size: size, preferred: partSize)
+        }
+        return PartLayout(partSize: partSize, doublingEvery: every)
+    }
+
     init(key: String, response: HTTPResponse) {
         var metadata: [String: String] = [:]
         for (name, value) in response.headers where name.hasPrefix("x-amz-meta-") {

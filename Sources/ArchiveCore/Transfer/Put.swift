@@ -216,7 +216,7 @@ func identicalObject(_ item: PutItem, store: ObjectStore, key: String, catalog: 
        known.record.etag == remote.etag {
         layout = known.record.layout
     } else if let count = ETag.partCount(remote.etag) {
-        let hinted = remote.metadata["s3a-part-size"].flatMap(Int.init)
+        let hinted = remote.recordedLayout?.partSize
         let preferred = [hinted, PartLayout.forFile(size: size, preferred: options.partSize).partSize].compactMap { $0 }
         guard let partSize = try ETag.findPartSize(item.reader, matching: remote.etag, preferred: preferred, maxCandidates: 4),
               ETag.partCount(remote.etag) == count else { return nil }

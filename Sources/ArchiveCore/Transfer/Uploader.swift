@@ -209,8 +209,8 @@ public struct Uploader: Sendable {
         }
         var object = options.object
         // The part layout travels with the object, so its ETag can be recomputed years later.
-        object.metadata["s3a-part-size"] = String(layout.partSize)
-        if let every = layout.doublingEvery { object.metadata["s3a-part-doubling-every"] = String(every) }
+        object.metadata[PartLayout.partSizeKey] = String(layout.partSize)
+        if let every = layout.doublingEvery { object.metadata[PartLayout.doublingKey] = String(every) }
         let uploadID = try store.startMultipart(key, options: object)
         var bucket: String?
         if case .s3(let b, _) = url { bucket = b }

@@ -149,9 +149,7 @@ func compareDirectory(_ against: String, with url: StorageURL, store objectStore
 func compareLocal(_ path: String, with info: ObjectInfo) throws -> String? {
     let reader = try FileReader(path: path)
     guard reader.size == info.size else { return "size \(info.size) in the store, \(reader.size ?? -1) locally (\(path))" }
-    if let partSize = info.metadata["s3a-part-size"].flatMap(Int.init) {
-        let every = info.metadata["s3a-part-doubling-every"].flatMap(Int.init)
-        let layout = every == nil ? PartLayout.forFile(size: info.size, preferred: partSize) : PartLayout(partSize: partSize, doublingEvery: every)
+    if let layout = info.recordedLayout {
         return try ETag.compute(reader, layout: layout) == info.etag ? nil : "the local file \(path) differs (ETag)"
     }
     return try ETag.findPartSize(reader, matching: info.etag) != nil ? nil : "the local file \(path) differs (no part size gives ETag \(info.etag))"
