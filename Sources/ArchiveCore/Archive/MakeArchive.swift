@@ -82,8 +82,8 @@ private func archivableEntries(root: FilePath, excluding: [String], warn: (Strin
         let path = root.appending(bytes: entry.relativePath.bytes)
         switch entry.status.kind {
         case .file:
-            guard FileOperations.isReadable(path) else {
-                throw LocalFileError(path: path, errno: .permissionDenied, action: "read", isInput: true)
+            if let error = FileOperations.readError(path) {
+                throw LocalFileError(path: path, errno: error, action: "read", isInput: true)
             }
             entries.append(entry)
         case .directory, .symlink:

@@ -38,7 +38,12 @@ public enum FileOperations {
 
     /// True when this process may read (and, for folders, enter) `path`.
     public static func isReadable(_ path: FilePath, directory: Bool = false) -> Bool {
-        path.withPlatformString { access($0, directory ? (R_OK | X_OK) : R_OK) } == 0
+        readError(path, directory: directory) == nil
+    }
+
+    /// Why this process may not read (and, for folders, enter) `path`, or nil when it may.
+    public static func readError(_ path: FilePath, directory: Bool = false) -> Errno? {
+        path.withPlatformString { access($0, directory ? (R_OK | X_OK) : R_OK) } == 0 ? nil : Errno(rawValue: Glibc.errno)
     }
 
     /// True when this process may create files in the folder `path`.
