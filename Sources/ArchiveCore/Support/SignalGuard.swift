@@ -68,7 +68,7 @@ public final class SignalGuard: Sendable {
             defer { exiting = true }
             return !exiting
         }
-        if first { exit(status) }
+        if first { ProcessSignals.exitNow(status) }
         while true { Thread.sleep(forTimeInterval: 60) }
     }
 }

@@ -120,5 +120,10 @@ public enum ProcessSignals {
     public static let terminate = SIGTERM
 
     static func ignore(_ number: Int32) { signal(number, SIG_IGN) }
+
+    /// Ends the process now, without exit handlers: a signal ends a run while transfer threads are still inside
+    /// libcurl and OpenSSL, and OpenSSL's exit handler freeing what they use crashes the process (seen: SIGSEGV
+    /// instead of 130). What must survive is already written: output is unbuffered, catalog rows committed.
+    static func exitNow(_ status: Int32) -> Never { _exit(status) }
     static func restoreDefault(_ number: Int32) { signal(number, SIG_DFL) }
 }
