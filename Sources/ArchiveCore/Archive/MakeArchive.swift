@@ -118,20 +118,17 @@ private struct IndexBuilder {
     mutating func add(_ entry: ScannedEntry, root: FilePath, to tar: TarWriter, buffer: inout [UInt8]) throws {
         let status = entry.status
         let path = session.appending(entry.relativePath)
-        var header = TarHeader(path: path, kind: .file, size: status.size, mode: status.mode, uid: status.uid, gid: status.gid,
-                               mtimeSeconds: status.mtimeSeconds, mtimeNanoseconds: status.mtimeNanoseconds)
+        var header = TarHeader(path: path, kind: .file, status: status)
         var record = ArchiveIndex.Entry(path: path, type: "file", size: status.size, mode: status.mode & 0o7777, mtime: status.mtime)
         switch status.kind {
         case .directory:
             header.kind = .directory
-            header.size = 0
             record.type = "directory"
             record.size = 0
             try tar.writeHeader(header)
         case .symlink:
             let target = entry.linkTarget ?? []
             header.kind = .symlink(target: target)
-            header.size = 0
             record.type = "symlink"
             record.size = 0
             record.target = ArchivePath(bytes: target)
@@ -140,7 +137,6 @@ private struct IndexBuilder {
             let inode = "\(status.device):\(status.inode)"
             if status.linkCount > 1, let first = firstPathOfInode[inode] {
                 header.kind = .hardlink(target: first.path)
-                header.size = 0
                 record.type = "hardlink"
                 record.target = first.path
                 record.sha256 = first.sha256

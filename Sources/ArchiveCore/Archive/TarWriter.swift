@@ -9,17 +9,12 @@ public struct ArchiveLibraryError: ReportableError {
     public var description: String { message }
 }
 
-/// One tar entry to write: what libarchive needs to make its header.
+/// One tar entry to write: its path, what it is, and the scan's status (mode, owner, mtime; a file's size).
 public struct TarHeader: Sendable {
     public enum Kind: Sendable { case file, directory, symlink(target: [UInt8]), hardlink(target: ArchivePath) }
     public var path: ArchivePath
     public var kind: Kind
-    public var size: Int
-    public var mode: UInt32
-    public var uid: UInt32
-    public var gid: UInt32
-    public var mtimeSeconds: Int
-    public var mtimeNanoseconds: Int
+    public var status: FileStatus
 }
 
 /// Where finished tar bytes go: counted here, then hashed with SHA-256 and written by a second thread, so that
@@ -131,15 +126,16 @@ final class TarWriter {
     func writeHeader(_ header: TarHeader) throws {
         archive_entry_clear(entry)
         withCString(header.path.bytes) { archive_entry_copy_pathname(entry, $0) }
-        archive_entry_set_perm(entry, mode_t(header.mode & 0o7777))
-        archive_entry_set_uid(entry, la_int64_t(header.uid))
-        archive_entry_set_gid(entry, la_int64_t(header.gid))
-        archive_entry_set_mtime(entry, time_t(header.mtimeSeconds), header.mtimeNanoseconds)
+        let status = header.status
+        archive_entry_set_perm(entry, mode_t(status.mode & 0o7777))
+        archive_entry_set_uid(entry, la_int64_t(status.uid))
+        archive_entry_set_gid(entry, la_int64_t(status.gid))
+        archive_entry_set_mtime(entry, time_t(status.mtimeSeconds), status.mtimeNanoseconds)
         var namesAreUTF8 = header.path.isUTF8
         switch header.kind {
         case .file:
             archive_entry_set_filetype(entry, 0o100000)
-            archive_entry_set_size(entry, la_int64_t(header.size))
+            archive_entry_set_size(entry, la_int64_t(status.size))
         case .directory:
             archive_entry_set_filetype(entry, 0o040000)
             archive_entry_set_size(entry, 0)
