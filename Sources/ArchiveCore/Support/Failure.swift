@@ -10,6 +10,8 @@ public enum ExitStatus: Int32, Sendable {
     case noInput = 66
     case unavailable = 69
     case software = 70
+    /// Refused: an object with other bytes is already at the key (s3-put without --replace).
+    case objectExists = 73
     case ioError = 74
     case tryAgainLater = 75
     case noPermission = 77

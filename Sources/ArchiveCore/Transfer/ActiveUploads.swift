@@ -1,0 +1,48 @@
+import Foundation
+import Synchronization
+
+/// Multipart uploads under way in this process, so that SIGINT or SIGTERM can abort them before exiting.
+public final class ActiveUploads: Sendable {
+    private struct Upload {
+        var store: ObjectStore
+        var key: String
+        var resumable: Bool
+    }
+    private let uploads = Mutex<[String: Upload]>([:])
+
+    public init() {}
+
+    func register(store: ObjectStore, key: String, uploadID: String, resumable: Bool) {
+        uploads.withLock { $0[uploadID] = Upload(store: store, key: key, resumable: resumable) }
+    }
+
+    func unregister(_ uploadID: String) { _ = uploads.withLock { $0.removeValue(forKey: uploadID) } }
+
+    /// Aborts every upload still registered (but those a later run could resume, when asked to keep them);
+    /// returns how many were aborted. Each gets one quick attempt (short timeouts, no retries): an interrupted
+    /// run must end within seconds, and an upload left behind is listed and aborted by `s3-put --abort-stale`.
+    @discardableResult
+    public func abortAll(catalog: Catalog?, keepingResumable: Bool = false) -> Int {
+        let all = uploads.withLock { $0 }.filter { !(keepingResumable && $0.value.resumable) }
+        var aborted = 0
+        for (id, upload) in all {
+            do {
+                try Self.quick(upload.store).abortMultipart(upload.key, uploadID: id)
+                try? catalog?.uploadEnded(id, state: "aborted")
+                aborted += 1
+            } catch {}
+        }
+        return aborted
+    }
+
+    /// The same bucket through a client that tries once and gives up after a few seconds.
+    private static func quick(_ store: ObjectStore) -> ObjectStore {
+        guard let s3 = store as? S3Store else { return store }
+        var configuration = s3.client.configuration
+        configuration.maxAttempts = 1
+        configuration.http.connectTimeout = 3
+        configuration.http.stallTimeout = 3
+        configuration.http.sendLimit = nil
+        return S3Store(client: S3Client(configuration), bucket: s3.bucket, customerKey: s3.customerKey)
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+
+/// The keys of a session's archive generations. A changed session is archived again beside its first archive,
+/// never over it: generation 1 is the key the template gives (`raw/2024/S.tar`), generation N ≥ 2 the same key
+/// with `.genN` before its last extension (`raw/2024/S.gen2.tar`; no extension: `raw/2024/S.gen2`). The index of
+/// each goes beside it as `KEY.index.json`, as for the first.
+public enum Generation {
+    /// The key of generation `number` of the archive whose first key is `base`.
+    public static func key(_ base: String, number: Int) -> String {
+        guard number > 1 else { return base }
+        let (stem, ext) = split(base)
+        return stem + ".gen\(number)" + ext
+    }
+
+    /// The generation `key` is of the archive whose first key is `base`, or nil when it is none of them.
+    public static func number(of key: String, base: String) -> Int? {
+        if key == base { return 1 }
+        let (stem, ext) = split(base)
+        guard key.hasPrefix(stem + ".gen"), key.hasSuffix(ext), key.count > stem.count + 4 + ext.count else { return nil }
+        let digits = key.dropFirst(stem.count + 4).dropLast(ext.count)
+        guard digits.first != "0", digits.allSatisfy(\.isASCII), let n = Int(digits), n >= 2 else { return nil }
+        return n
+    }
+
+    /// The prefix every generation's key starts with: what a listing of them asks for.
+    public static func listingPrefix(_ base: String) -> String { split(base).stem }
+
+    /// `raw/2024/S.tar` → (`raw/2024/S`, `.tar`): the last extension of the last path component only.
+    private static func split(_ key: String) -> (stem: String, ext: String) {
+        let name = key.split(separator: "/", omittingEmptySubsequences: false).last ?? ""
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return (key, "") }
+        let ext = String(name[dot...])
+        return (String(key.dropLast(ext.count)), ext)
+    }
+}
