@@ -6,8 +6,8 @@ import Foundation
 public struct LifecycleCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "s3-lifecycle",
-        abstract: "Check, apply and show bucket lifecycle policies (Glacier, Deep Archive, aborting stale uploads).",
-        subcommands: [Check.self, Apply.self, Show.self])
+        abstract: "Check, apply and show bucket lifecycle policies (Glacier, Deep Archive, aborting stale uploads); tell whether a bucket has Object Lock.",
+        subcommands: [Check.self, Apply.self, Show.self, Lock.self])
 
     public init() {}
 
@@ -65,6 +65,19 @@ public struct LifecycleCommand: ParsableCommand {
                 }
                 let table = format == "table" || (format == nil && Terminal.standardOutputIsTerminal)
                 StandardOutput.write(table ? Lifecycle.table(policy).render(.table) : policy.json())
+            }
+        }
+    }
+
+    struct Lock: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Tell whether BUCKET has Object Lock (needed by s3-put --retain-until and --legal-hold), and its default retention.")
+        @OptionGroup var s3: S3Options
+        @Argument(help: ArgumentHelp("The bucket (name or s3://name).", valueName: "bucket")) var bucket: String
+
+        func run() throws {
+            try runReporting("s3-lifecycle") {
+                emitLine(Lifecycle.lockLine(bucket: bucket, try Lifecycle.lock(bucket: bucket, s3: s3.overrides)))
             }
         }
     }

@@ -47,6 +47,15 @@ public struct PutCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Encrypt with your own 32-byte key (SSE-C), read from FILE; never printed or stored.", valueName: "file"))
     var sseCKeyFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("Object Lock: keep the objects (and the index) undeletable until DATE (2031-12-31, 2031-12-31T00:00:00Z) or for a period from now (30d, 12w, 18mo, 7y). Needs --retention-mode.", valueName: "date|period"))
+    var retainUntil: String?
+
+    @Option(name: .long, help: ArgumentHelp("GOVERNANCE (can be lifted with s3:BypassGovernanceRetention) or COMPLIANCE (by nobody).", valueName: "mode"))
+    var retentionMode: String?
+
+    @Flag(name: .long, help: "Object Lock: put a legal hold on the objects (and the index), until someone lifts it.")
+    var legalHold = false
+
     @Option(name: .long, help: ArgumentHelp("Cap the upload rate, e.g. 50MiB (per second, all parts together).", valueName: "rate"))
     var limitRate: Size?
 
@@ -108,6 +117,7 @@ public struct PutCommand: ParsableCommand {
             throw ValidationError("'\(pair)' is not KEY=VALUE")
         }
         if abortStale != nil, arguments.count != 1 { throw ValidationError("--abort-stale AGE takes one URL: s3://BUCKET[/PREFIX]") }
+        try validateObjectLock()
     }
 
     static func pairs(_ items: [String]) -> [(key: String, value: String)] {
@@ -138,6 +148,8 @@ public struct PutCommand: ParsableCommand {
             upload.object = ObjectOptions(storageClass: storageClass, contentType: contentType,
                                           metadata: Dictionary(Self.pairs(metadata), uniquingKeysWith: { $1 }),
                                           tags: Self.pairs(tag), serverSideEncryption: sse, kmsKeyID: sseKmsKeyId)
+            upload.object.lock = try objectLock()
+            try checkObjectLock(upload.object.lock, destination: arguments.last!, s3: s3.overrides)
             if !quiet { upload.progress = TransferProgress.onTerminal(label: "s3-put") }
             var request = PutRequest(sources: Array(arguments.dropLast()), destination: arguments.last!,
                                      upload: upload, s3: s3.overrides, indexPath: index)
@@ -149,6 +161,32 @@ public struct PutCommand: ParsableCommand {
             request.customerKeyFile = sseCKeyFile
             request.catalogPath = catalog.path
             try put(request, warn: { warn("s3-put", $0) }) { emitLine($0.jsonLine()) }
+        }
+    }
+}
+
+extension PutCommand {
+    /// Retention needs its mode and the mode its date, as aws-cli asks; neither applies to the stale-upload jobs.
+    func validateObjectLock() throws {
+        if retainUntil != nil, retentionMode == nil {
+            throw ValidationError("--retain-until needs --retention-mode GOVERNANCE or COMPLIANCE")
+        }
+        if retentionMode != nil, retainUntil == nil {
+            throw ValidationError("--retention-mode needs --retain-until DATE or a period (30d, 18mo, 7y)")
+        }
+        if listStale != nil || abortStale != nil, retainUntil != nil || legalHold {
+            throw ValidationError("--retain-until and --legal-hold apply to uploads, not to --list-stale or --abort-stale")
+        }
+        _ = try objectLock()
+    }
+
+    /// The Object Lock settings asked for; a bad mode or date is a usage error naming it.
+    func objectLock() throws -> ObjectLock {
+        do {
+            return ObjectLock(mode: try retentionMode.map(RetentionMode.init(parsing:)),
+                              retainUntil: try retainUntil.map { try RetainUntil.parse($0) }, legalHold: legalHold)
+        } catch let failure as Failure {
+            throw ValidationError(failure.message)
         }
     }
 }

@@ -34,6 +34,20 @@ public enum Lifecycle {
         return try client.getLifecycle(bucket: bucket).map(LifecyclePolicy.init(xml:))
     }
 
+    /// Whether the bucket has Object Lock (which s3-put's --retain-until and --legal-hold need), and its default
+    /// retention. A missing bucket fails as for `show`.
+    public static func lock(bucket given: String, s3: S3Configuration.Overrides) throws -> BucketLock {
+        let bucket = StorageURL.bucketName(given)
+        return try client(bucket: bucket, s3: s3).objectLock(bucket: bucket)
+    }
+
+    /// One line for `s3-lifecycle lock`: `s3://B: Object Lock on (default retention GOVERNANCE, 30 days)`.
+    public static func lockLine(bucket given: String, _ lock: BucketLock) -> String {
+        let name = "s3://\(StorageURL.bucketName(given))"
+        guard lock.enabled else { return "\(name): Object Lock off" }
+        return "\(name): Object Lock on (" + (lock.defaultRetention.map { "default retention \($0)" } ?? "no default retention") + ")"
+    }
+
     static func client(bucket: String, s3: S3Configuration.Overrides) throws -> S3Client {
         let name = StorageURL.bucketName(bucket)
         guard StorageURL.isValidBucket(name) else {

@@ -65,6 +65,8 @@ public struct ObjectOptions: Sendable {
     /// `AES256` or `aws:kms` (server-side encryption with S3's or KMS's keys).
     public var serverSideEncryption: String?
     public var kmsKeyID: String?
+    /// Retention and legal hold (S3 Object Lock); none by default.
+    public var lock = ObjectLock()
 
     public init(storageClass: String? = nil, contentType: String? = nil, metadata: [String: String] = [:],
                 tags: [(key: String, value: String)] = [], serverSideEncryption: String? = nil, kmsKeyID: String? = nil) {

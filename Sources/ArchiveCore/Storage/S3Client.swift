@@ -231,6 +231,15 @@ public final class S3Client: Sendable {
         }
     }
 
+    /// The bucket's Object Lock configuration, or nil when it has none (Object Lock is not enabled).
+    public func getObjectLockConfiguration(bucket: String) throws -> XMLElement? {
+        do {
+            return XMLElement.parse(try send("GET", bucket: bucket, key: nil, query: [("object-lock", "")]).body)
+        } catch let error as S3Error where error.code == "ObjectLockConfigurationNotFoundError" {
+            return nil
+        }
+    }
+
     // MARK: the request path
 
     /// Signs and sends one request, retrying throttling, server errors and transport failures with

@@ -110,6 +110,7 @@ public struct S3Store: ObjectStore {
         }
         if let sse = options.serverSideEncryption { headers.append(("x-amz-server-side-encryption", sse)) }
         if let kms = options.kmsKeyID { headers.append(("x-amz-server-side-encryption-aws-kms-key-id", kms)) }
+        headers += options.lock.headers
         return headers + keyHeaders
     }
 }

@@ -286,6 +286,8 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
 
     var indexOptions = UploadOptions()
     indexOptions.object = ObjectOptions(storageClass: "STANDARD", contentType: "application/json")
+    // The index is what makes the archive restorable file by file: it is kept as long as the archive.
+    indexOptions.object.lock = options.object.lock
     let indexURL = url.with(key: url.key + ".index.json")
     _ = try Uploader(store: store, options: indexOptions).upload(bytes: Array(data), to: indexURL, key: key + ".index.json")
     record.sha256 = index.archive.sha256
