@@ -147,9 +147,13 @@ public struct BucketLock: Sendable, Equatable {
 }
 
 extension S3Client {
-    /// The bucket's Object Lock configuration: off when the bucket has none.
+    /// The bucket's Object Lock configuration: off when the bucket has none, or the server has no Object Lock.
     public func objectLock(bucket: String) throws -> BucketLock {
-        BucketLock(xml: try getObjectLockConfiguration(bucket: bucket))
+        do {
+            return BucketLock(xml: try getObjectLockConfiguration(bucket: bucket))
+        } catch let error as S3Error where error.code == "NotImplemented" || error.status == 501 {
+            return BucketLock(enabled: false)
+        }
     }
 }
 
