@@ -93,4 +93,68 @@ final class PrunedTests: EndToEndCase {
         try FileManager.default.removeItem(atPath: path + "/y.bin")
         XCTAssertEqual(try state(root, catalog: catalog), "pruned", "an emptied session is pruned too")
     }
+
+    /// An archive the catalog holds without its list of files (recorded before the catalog kept them) cannot
+    /// vouch for the files left: the session is changed, and its next archive goes beside the first.
+    func testArchiveWithoutItsFilesInTheCatalogCannotVouch() throws {
+        let bucket = try bucket
+        let (root, path) = try makeSession()
+        let catalog = temp.file("old-catalog.sqlite")
+        let args = nightlyArguments(root: root, dest: "s3://\(bucket)/old/{year}/{session}.tar", catalog: catalog)
+        XCTAssertEqual(try reportNightly(args).status, 0)
+        XCTAssertNotNil(reportSQLite(catalog, "DELETE FROM archive_files", write: true))
+        try FileManager.default.removeItem(atPath: path + "/raw/a.bin")
+        XCTAssertEqual(try state(root, catalog: catalog), "changed")
+
+        let night = try reportNightly(args)
+        XCTAssertEqual(night.status, 0, night.summary)
+        XCTAssertEqual(Set(try reportObjects(bucket, prefix: "old/").keys),
+                       ["old/2024/\(session).tar", "old/2024/\(session).tar.index.json",
+                        "old/2024/\(session).gen2.tar", "old/2024/\(session).gen2.tar.index.json"],
+                       "the complete first archive is kept")
+        try FileManager.default.removeItem(atPath: path + "/meta.txt")
+        XCTAssertEqual(try state(root, catalog: catalog), "pruned", "the second generation's files are known")
+    }
+
+    /// A catalog written before generations (migration v1 only) is migrated on open: each archive is its own
+    /// first generation, and the sessions view and the status read it.
+    func testCatalogOfAnEarlierVersionIsMigrated() throws {
+        let (root, path) = try makeSession()
+        let catalog = temp.file("v1-catalog.sqlite")
+        let url = "s3://bucket/old/\(session).tar"
+        let schema = [
+            "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)",
+            "INSERT INTO grdb_migrations VALUES ('v1')",
+            """
+            CREATE TABLE objects (url TEXT PRIMARY KEY, bucket TEXT, key TEXT NOT NULL, size INTEGER NOT NULL,
+                etag TEXT NOT NULL, part_size INTEGER NOT NULL, parts INTEGER NOT NULL, part_size_doubling_every INTEGER,
+                storage_class TEXT, sha256 TEXT, session TEXT, index_url TEXT, source_path TEXT, source_size INTEGER,
+                source_mtime REAL, stored_at REAL NOT NULL)
+            """,
+            """
+            CREATE TABLE archives (url TEXT PRIMARY KEY REFERENCES objects(url) ON DELETE CASCADE,
+                session TEXT NOT NULL, session_path TEXT, files INTEGER NOT NULL, bytes INTEGER NOT NULL,
+                newest_mtime REAL NOT NULL, sha256 TEXT NOT NULL, index_url TEXT, stored_at REAL NOT NULL)
+            """,
+            "CREATE TABLE uploads (upload_id TEXT PRIMARY KEY, url TEXT NOT NULL, bucket TEXT, key TEXT NOT NULL, source_path TEXT, source_size INTEGER, source_mtime REAL, part_size INTEGER NOT NULL, part_size_doubling_every INTEGER, state TEXT NOT NULL DEFAULT 'in_progress', started_at REAL NOT NULL, ended_at REAL)",
+            "CREATE TABLE upload_parts (upload_id TEXT NOT NULL, number INTEGER NOT NULL, size INTEGER NOT NULL, md5 TEXT NOT NULL, PRIMARY KEY (upload_id, number))",
+            "CREATE TABLE operations (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, tool TEXT NOT NULL, action TEXT NOT NULL, url TEXT, outcome TEXT NOT NULL, bytes INTEGER, seconds REAL, message TEXT)",
+            "CREATE TABLE verifications (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, url TEXT NOT NULL, deep INTEGER NOT NULL, outcome TEXT NOT NULL, detail TEXT)",
+            "INSERT INTO objects (url, bucket, key, size, etag, part_size, parts, stored_at) VALUES ('\(url)', 'bucket', 'old/\(session).tar', 10240, 'e', 10240, 1, 1700000000)",
+            "INSERT INTO archives VALUES ('\(url)', '\(session)', '\(path)', 1, 1, 1, 's', NULL, 1700000000)",
+        ]
+        // An empty file is an empty database (the helper opens existing files only).
+        XCTAssertTrue(FileManager.default.createFile(atPath: catalog, contents: nil))
+        for statement in schema {
+            XCTAssertNotNil(reportSQLite(catalog, statement, write: true), statement)
+        }
+        let row = try nightlySessions(root, catalog: catalog).first
+        XCTAssertEqual(row?["state"], "changed")
+        XCTAssertEqual(row?["archive"], url)
+        XCTAssertEqual(row?["generations"], "1")
+        XCTAssertEqual(reportSQLite(catalog, "SELECT first_url, generation FROM archives"), [[url, "1"]])
+        let status = try reportRun(["status", "--catalog", catalog, "--format", "tsv"])
+        XCTAssertEqual(status.status, 0, status.summary)
+        XCTAssertEqual(reportSplitTSV(status.out, headers: ReportTests.statusHeaders)?.first?.rows.first?["sessions"], "1")
+    }
 }
