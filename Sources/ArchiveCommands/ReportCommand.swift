@@ -45,24 +45,26 @@ public struct ReportCommand: ParsableCommand {
 
     struct Sessions: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Every session under ROOT (ROOT/SESSION or ROOT/YEAR/SESSION): files, bytes, year, and backed up, not backed up or changed.")
+            abstract: "Every session under ROOT (ROOT/SESSION or ROOT/YEAR/SESSION): files, bytes, year, state (backed up, pruned, changed, not backed up), the newest archive and its number of generations.")
         @Option(name: .long, help: "Only sessions of this year.") var year: String?
         @Flag(name: .long, help: "Only sessions with no backup.") var notBackedUp = false
         @Flag(name: .long, help: "Only sessions changed since their backup.") var changed = false
         @Flag(name: .long, help: "Only sessions backed up and unchanged.") var backedUp = false
+        @Flag(name: .long, help: "Only sessions whose files were only removed since their backup (nothing to do).") var pruned = false
         @Option(name: .long, help: ArgumentHelp("Leave out files matching GLOB, as s3-archive --exclude does (repeatable).", valueName: "glob"))
         var exclude: [String] = []
         @OptionGroup var output: Output
         @Argument(help: ArgumentHelp("The folder holding the sessions.", valueName: "root")) var root: String
 
         func validate() throws {
-            if [notBackedUp, changed, backedUp].filter({ $0 }).count > 1 {
-                throw ValidationError("choose one of --not-backed-up, --changed, --backed-up")
+            if [notBackedUp, changed, backedUp, pruned].filter({ $0 }).count > 1 {
+                throw ValidationError("choose one of --not-backed-up, --changed, --backed-up, --pruned")
             }
         }
 
         func run() throws {
-            let only: SessionState? = notBackedUp ? .notBackedUp : changed ? .changed : backedUp ? .backedUp : nil
+            let only: SessionState? = notBackedUp ? .notBackedUp : changed ? .changed : backedUp ? .backedUp
+                : pruned ? .pruned : nil
             try output.run(.sessions(root: root, year: year, only: only, excluding: exclude))
         }
     }

@@ -29,6 +29,9 @@ public struct RestoreCommand: ParsableCommand {
     @Option(name: .long, help: "Requests in flight at once (ranges of an archive, or objects). Default 4.")
     var concurrency = 4
 
+    @Flag(name: .long, help: "Restore the newest generation of each archive URL given (its first key), not the first; the report's header says which.")
+    var latest = false
+
     @Flag(name: .long, help: "Say what would be fetched or thawed; change nothing.")
     var dryRun = false
 
@@ -44,6 +47,9 @@ public struct RestoreCommand: ParsableCommand {
         guard ["Standard", "Bulk", "Expedited"].contains(tier) else { throw ValidationError("--tier is Standard, Bulk or Expedited") }
         guard (1...3650).contains(days) else { throw ValidationError("--days must be between 1 and 3650") }
         guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
+        if latest, let other = urls.first(where: { $0 == "-" || $0.hasSuffix("/") }) {
+            throw ValidationError("--latest takes archive URLs (the first generation's key), not \(other == "-" ? "records on standard input" : "a prefix (\(other))")")
+        }
     }
 
     public func run() throws {
@@ -56,6 +62,7 @@ public struct RestoreCommand: ParsableCommand {
             request.includes = include
             request.dryRun = dryRun
             request.concurrency = concurrency
+            request.latest = latest
             let outcome = try restore(request, readRecords: { try RecordReader.read(paths: []) },
                                       warn: { warn("s3-restore", $0) })
             if outcome.exitStatus != .ok {

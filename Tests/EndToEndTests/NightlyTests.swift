@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// bin/s3-nightly end to end against SeaweedFS: quiet when all is well, nothing uploaded twice, a changed session
-/// archived again (and only it), failures summarised on stderr, one run at a time, the config file, --verbose.
+/// archived again as its next generation (and only it), failures summarised on stderr, one run at a time, the config file, --verbose.
 final class NightlyTests: EndToEndCase {
     private var extraBuckets: [String] = []
 
@@ -88,22 +88,32 @@ final class NightlyTests: EndToEndCase {
         XCTAssertEqual(afterSecond.mapValues { "\($0.etag) \($0.modified)" }, afterFirst.mapValues { "\($0.etag) \($0.modified)" })
         XCTAssertEqual(try putsLogged(catalog).count, 4, "no new put")
 
-        // One session changed: only it is archived again.
+        // One session changed: only it is archived again, as its second generation beside the first.
         try reportAppend(root + "/2023/2023-06-02_b/meta.txt", "one more line\n")
         let third = try reportNightly(args)
         assertQuietSuccess(third, "third run")
         let puts = try putsLogged(catalog)
         XCTAssertEqual(puts.count, 5, "one new put: \(puts)")
-        XCTAssertEqual(puts.last, "s3://\(bucket)/backups/raw/2023/2023-06-02_b.tar")
         let afterThird = try reportObjects(bucket, prefix: "backups/raw/")
-        let changedKey = "backups/raw/2023/2023-06-02_b.tar"
-        XCTAssertNotEqual(afterThird[changedKey]?.etag, afterFirst[changedKey]?.etag, "the changed session's tar is new")
-        for key in afterFirst.keys where !key.hasPrefix(changedKey) {
+        let secondGeneration = "backups/raw/2023/2023-06-02_b.gen2.tar"
+        XCTAssertEqual(Set(afterThird.keys),
+                       expectedKeys("backups/raw/").union([secondGeneration, secondGeneration + ".index.json"]))
+        for key in afterFirst.keys {
             XCTAssertEqual(afterThird[key]?.etag, afterFirst[key]?.etag, "\(key) untouched")
             XCTAssertEqual(afterThird[key]?.modified, afterFirst[key]?.modified, "\(key) untouched")
         }
         XCTAssertEqual(try reportRun(["sessions", root, "--catalog", catalog, "--format", "names", "--changed"]).out, "")
         XCTAssertEqual(try reportRun(["sessions", root, "--catalog", catalog, "--format", "names", "--not-backed-up"]).out, "")
+    }
+
+    /// The retention settings are checked like the others: LEGAL_HOLD is yes or no.
+    func testLegalHoldSettingIsYesOrNo() throws {
+        let root = try makeRoot(Array(Self.sessions.prefix(1)))
+        let config = temp.file("hold.conf")
+        try reportWrite(config, "ROOT=\(root)\nDEST=s3://bucket/x/{session}.tar\nLEGAL_HOLD=maybe\nRETAIN_UNTIL=10y\n")
+        let refused = try reportNightly(["--config", config])
+        XCTAssertEqual(refused.status, 64, refused.summary)
+        XCTAssertTrue(refused.err.contains("LEGAL_HOLD") && refused.err.contains("maybe"), refused.summary)
     }
 
     /// Sessions named alike in two years, and a name with spaces: the second run uploads nothing.
@@ -247,5 +257,29 @@ final class NightlyTests: EndToEndCase {
         let second = try reportNightly(args)
         XCTAssertEqual(second.status, 0, second.summary)
         XCTAssertTrue(second.err.contains("archived 0, failed 0, already backed up 2"), second.err)
+    }
+}
+
+extension EndToEndCase {
+    /// bin/s3-nightly's arguments for a test: SeaweedFS, the test's own catalog, lock, log and built tools.
+    func nightlyArguments(root: String, dest: String, catalog: String) -> [String] {
+        ["--root", root, "--dest", dest, "--endpoint-url", env.endpoint, "--catalog", catalog,
+         "--lock", temp.file("nightly.lock"), "--log", temp.file("nightly.log"), "--bin", env.binDirectory]
+    }
+
+    /// The sessions view of ROOT as TSV rows.
+    func nightlySessions(_ root: String, catalog: String, _ options: [String] = [],
+                         file: StaticString = #filePath, line: UInt = #line) throws -> [[String: String]] {
+        let result = try reportRun(["sessions", root, "--catalog", catalog, "--format", "tsv"] + options, file: file, line: line)
+        XCTAssertEqual(result.status, 0, result.summary, file: file, line: line)
+        return reportTSV(result.out, header: ReportTests.sessionsHeader, file: file, line: line)?.rows ?? []
+    }
+
+    /// The URLs the catalog logged as stored by s3-put, oldest first.
+    func nightlyPuts(_ catalog: String, file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+        let log = try reportRun(["log", "--catalog", catalog, "--format", "tsv"], file: file, line: line)
+        XCTAssertEqual(log.status, 0, log.summary, file: file, line: line)
+        return (reportTSV(log.out, header: ReportTests.logHeader, file: file, line: line)?.rows ?? [])
+            .filter { $0["action"] == "put" && $0["outcome"] == "ok" }.map { $0["url"] ?? "" }
     }
 }

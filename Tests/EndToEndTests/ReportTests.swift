@@ -19,12 +19,12 @@ final class ReportTests: EndToEndCase {
     }
 
     static let statusHeaders = [
-        ["class", "year", "objects", "archives", "bytes", "size"],
+        ["class", "year", "objects", "archives", "bytes", "size", "sessions"],
         ["outcome", "operations", "bytes", "last"],
         ["state", "url", "started", "parts"],
         ["outcome", "objects", "last"],
     ]
-    static let sessionsHeader = ["session", "year", "files", "bytes", "size", "state", "archive", "path"]
+    static let sessionsHeader = ["session", "year", "files", "bytes", "size", "state", "archive", "path", "generations"]
     static let logHeader = ["time", "tool", "action", "outcome", "url", "bytes", "seconds", "message"]
     static let costHeaders = [
         ["class", "bytes", "size", "USD/GB-month", "USD/month"],
@@ -311,7 +311,10 @@ final class ReportTests: EndToEndCase {
         XCTAssertEqual(table.status, 0, table.summary)
         let cells = reportTableLines(table.out)
         XCTAssertTrue(cells.contains { $0.first == alpha && $0.contains("not backed up") }, table.out)
-        XCTAssertTrue(cells.contains { $0.first == beta && $0.contains("changed") && $0.contains(betaURL) }, table.out)
+        // Archived twice: the newest archive is the second generation, beside the first.
+        let betaSecond = "s3://\(bucket)/sessions/2023/\(beta).gen2.tar"
+        XCTAssertTrue(cells.contains { $0.first == beta && $0.contains("changed") && $0.contains(betaSecond) && $0.last == "2" },
+                      table.out)
     }
 
     func testSessionsDirectlyUnderTheRoot() throws {

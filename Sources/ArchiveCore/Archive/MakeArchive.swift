@@ -176,7 +176,8 @@ func sessionRoot(_ path: String) throws -> String {
 }
 
 /// Streams one file into the tar, hashing the same bytes. The file opened must be the one scanned (no symlink
-/// swapped in, same device and inode), and must hold exactly its scanned size throughout.
+/// swapped in, same device and inode), and must hold exactly its scanned size throughout; its size, mtime and
+/// ctime after the read must still be the scan's, or it is being written and the run is for another time (75).
 private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter, digest: Digest, buffer: inout [UInt8]) throws -> String {
     let reader = try FileReader(scanned: path, as: scanned)
     let size = scanned.size
@@ -184,15 +185,21 @@ private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter
     var remaining = size
     while remaining > 0 {
         let n = try reader.read(into: &buffer, count: min(chunk, remaining))
-        if n == 0 {
-            throw Failure(.ioError, "\(path.displayString): the file shrank while it was archived (\(size - remaining) of \(size) bytes): archive the session again once it is stable")
-        }
+        if n == 0 { throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus()) }
         digest.update(buffer[..<n])
         try tar.writeData(buffer[..<n])
         remaining -= n
     }
-    if try reader.read(into: &buffer, count: 1) > 0 {
-        throw Failure(.ioError, "\(path.displayString): the file grew while it was archived (beyond \(size) bytes): archive the session again once it is stable")
+    let now = try reader.currentStatus()
+    if try reader.read(into: &buffer, count: 1) > 0 || !now.isUnchanged(since: scanned) {
+        throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus())
     }
     return digest.finish().hex
+}
+
+/// A file that changed while it was read: nothing of this run may be stored, and the next run may find it done.
+private func stillBeingWritten(_ path: FilePath, scanned: FileStatus, now: FileStatus?) -> Failure {
+    var what = "changed while it was archived"
+    if let now, now.size != scanned.size { what += " (\(scanned.size) bytes when scanned, \(now.size) now)" }
+    return Failure(.tryAgainLater, "\(path.displayString): the file \(what): is it still being written? try again later")
 }

@@ -104,12 +104,28 @@ public final class Catalog: Sendable {
                 CREATE INDEX verifications_url ON verifications(url, at);
                 """)
         }
+        // Generations, and what tells a pruned session from a changed one: each archive's regular files (and
+        // hard links) with their size and mtime, paths as bytes relative to the session folder.
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                ALTER TABLE archives ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+                ALTER TABLE archives ADD COLUMN first_url TEXT;
+                UPDATE archives SET first_url = url;
+                CREATE INDEX archives_first ON archives(first_url);
+                CREATE TABLE archive_files (
+                    archive_url TEXT NOT NULL REFERENCES archives(url) ON DELETE CASCADE,
+                    path BLOB NOT NULL, size INTEGER NOT NULL, mtime REAL NOT NULL,
+                    PRIMARY KEY (archive_url, path)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
     // MARK: stored objects
 
-    /// Records an object that was stored and verified (and, for an archive, its session fingerprint).
+    /// Records an object that was stored and verified (and, for an archive, its session fingerprint, its files,
+    /// and the first generation it belongs to).
     public func recordStored(_ record: Record, source: SourceFingerprint?, archive: ArchiveIndex?, sessionPath: String?) throws {
         let now = Date().timeIntervalSince1970
         try database.write { db in
@@ -121,12 +137,50 @@ public final class Catalog: Sendable {
                                  record.parts, record.partSizeDoublingEvery, record.storageClass, record.sha256,
                                  record.session, record.index, source?.path, source?.size, source?.modified, now])
             if let archive {
+                let generation = record.generation ?? 1
                 try db.execute(sql: """
                     INSERT OR REPLACE INTO archives (url, session, session_path, files, bytes, newest_mtime, sha256,
-                        index_url, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        index_url, stored_at, generation, first_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [record.url, archive.session, sessionPath, archive.files, archive.bytes,
-                                     archive.newestMtime, archive.archive.sha256, record.index, now])
+                                     archive.newestMtime, archive.archive.sha256, record.index, now, generation,
+                                     Self.firstURL(of: record.url, generation: generation)])
+                try Self.recordFiles(of: archive, url: record.url, in: db)
             }
+        }
+    }
+
+    /// The URL of the first generation of the archive stored at `url` as generation `generation`.
+    static func firstURL(of url: String, generation: Int) -> String {
+        guard generation > 1, let parsed = try? StorageURL(parsing: url),
+              let first = Generation.firstKey(of: parsed.key, number: generation) else { return url }
+        return parsed.with(key: first).description
+    }
+
+    /// The archive's regular files and hard links, each once by path, relative to the session folder (the index's
+    /// paths start with the session's name). One prepared statement: 100,000 rows must not cost a statement each.
+    static func recordFiles(of archive: ArchiveIndex, url: String, in db: Database) throws {
+        try db.execute(sql: "DELETE FROM archive_files WHERE archive_url = ?", arguments: [url])
+        let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO archive_files (archive_url, path, size, mtime) VALUES (?, ?, ?, ?)")
+        for entry in archive.entries where entry.type == "file" || entry.type == "hardlink" {
+            let bytes = entry.path.bytes
+            guard let slash = bytes.firstIndex(of: 0x2F) else { continue }
+            insert.setUncheckedArguments([url, Data(bytes[(slash + 1)...]), entry.size, entry.mtime])
+            try insert.execute()
+        }
+    }
+
+    /// The files the catalog holds for the archive at `url`: relative path bytes → (size, mtime). Empty for an
+    /// archive recorded before the catalog kept them.
+    public func archivedFiles(_ url: String) throws -> [[UInt8]: (size: Int, mtime: Double)] {
+        try database.read { db in
+            var files: [[UInt8]: (size: Int, mtime: Double)] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT path, size, mtime FROM archive_files WHERE archive_url = ?",
+                                           arguments: [url])
+            while let row = try rows.next() {
+                let path: Data = row[0]
+                files[Array(path)] = (row[1], row[2])
+            }
+            return files
         }
     }
 

@@ -20,9 +20,12 @@ public struct Record: Codable, Sendable, Equatable {
     public var index: String?
     /// Parts a resumed upload found already stored (and did not send again).
     public var resumedParts: Int?
+    /// Archives stored beside an earlier archive of the same session: 2 for the second, and so on (absent for the
+    /// first). The key is the first key with `.genN` before its extension (see `Generation`).
+    public var generation: Int?
 
     enum CodingKeys: String, CodingKey {
-        case url, bucket, key, size, etag, parts, skipped, sha256, session, index
+        case url, bucket, key, size, etag, parts, skipped, sha256, session, index, generation
         case partSize = "part_size"
         case partSizeDoublingEvery = "part_size_doubling_every"
         case storageClass = "storage_class"

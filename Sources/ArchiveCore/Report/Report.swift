@@ -53,17 +53,20 @@ public func report(_ view: ReportView, catalogPath: String?, now: Date = Date())
 func statusTables(_ catalog: Catalog, now: Date) throws -> [Table] {
     try catalog.read { db in
         var tables: [Table] = []
-        var stored = Table(columns: ["class", "year", "objects", "archives", "bytes", "size"],
-                           numeric: ["objects", "archives", "bytes"], title: "Stored")
+        // Each generation of an archive is an archive stored (and billed); `sessions` counts them once each, by
+        // their first generation's URL.
+        var stored = Table(columns: ["class", "year", "objects", "archives", "bytes", "size", "sessions"],
+                           numeric: ["objects", "archives", "bytes", "sessions"], title: "Stored")
         for row in try Row.fetchAll(db, sql: """
             SELECT COALESCE(o.storage_class, 'STANDARD') AS class, strftime('%Y', o.stored_at, 'unixepoch') AS year,
-                   COUNT(*) AS objects, COUNT(a.url) AS archives, SUM(o.size) AS bytes
+                   COUNT(*) AS objects, COUNT(a.url) AS archives, SUM(o.size) AS bytes,
+                   COUNT(DISTINCT COALESCE(a.first_url, a.url)) AS sessions
             FROM objects o LEFT JOIN archives a ON a.url = o.url
             GROUP BY class, year ORDER BY class, year
             """) {
             let bytes: Int = row["bytes"] ?? 0
             stored.rows.append([row["class"], row["year"] ?? "", String(row["objects"] as Int), String(row["archives"] as Int),
-                                String(bytes), ByteSize.format(bytes)])
+                                String(bytes), ByteSize.format(bytes), String(row["sessions"] as Int)])
         }
         tables.append(stored)
 
@@ -117,49 +120,80 @@ func isoStamp(_ seconds: Double?) -> String {
 
 func sessionsTable(root: String, year: String?, only: SessionState?, excluding: [String] = [], catalog: Catalog?) throws -> Table {
     var places = try SessionFinder.places(root: root, year: year)
-    // One query for every archive, newest first: each session's backup is the newest archive made from its
-    // directory, or, for archives that did not record a directory, the newest of its name. A session with any
-    // backup is never "not backed up", so that question needs no walk of the backed-up ones.
-    typealias Backup = (files: Int, bytes: Int, newest: Double, url: String)
-    var byPath: [String: Backup] = [:]
-    var byName: [String: Backup] = [:]
+    var backups = Backups()
     if only == .notBackedUp {
-        // Only whether a backup exists matters: two small sets, no rows to decode.
+        // Only whether a backup exists matters: two small sets, no rows to decode. A session with any backup is
+        // never "not backed up", so that question needs no walk of the backed-up ones.
         var paths = Set<String>(), names = Set<String>()
         try catalog?.read { db in
             paths = try String.fetchSet(db, sql: "SELECT DISTINCT session_path FROM archives WHERE session_path IS NOT NULL")
             names = try String.fetchSet(db, sql: "SELECT DISTINCT session FROM archives WHERE session_path IS NULL")
         }
         places = places.filter { !paths.contains($0.path) && !names.contains($0.name) }
-    } else { try catalog?.read { db in
-        for row in try Row.fetchAll(db, sql: """
-            SELECT session, session_path, files, bytes, newest_mtime, url FROM archives ORDER BY stored_at DESC
-            """) {
-            let backup: Backup = (row["files"], row["bytes"], row["newest_mtime"], row["url"])
-            if let path = row["session_path"] as String? {
-                if byPath[path] == nil { byPath[path] = backup }
-            } else if byName[row["session"]] == nil {
-                byName[row["session"]] = backup
-            }
-        }
-    } }
+    } else if let catalog {
+        backups = try Backups(catalog)
+    }
     let sessions = SessionFinder.fingerprints(of: places, excluding: excluding).filter { year == nil || $0.year == year }
-    var table = Table(columns: ["session", "year", "files", "bytes", "size", "state", "archive", "path"],
-                      numeric: ["files", "bytes"])
+    var table = Table(columns: ["session", "year", "files", "bytes", "size", "state", "archive", "path", "generations"],
+                      numeric: ["files", "bytes", "generations"])
     for session in sessions {
-        let state: SessionState
-        let found = byPath[session.path] ?? byName[session.name]
-        if let backup = found {
-            state = backup.files == session.files && backup.bytes == session.bytes
-                && abs(backup.newest - session.newestMtime) < 0.001 && session.unreadable.isEmpty ? .backedUp : .changed
-        } else {
-            state = .notBackedUp
-        }
+        let found = backups.byPath[session.path] ?? backups.byName[session.name]
+        let state = try found.map { try backupState(session, $0, catalog: catalog, excluding: excluding) } ?? .notBackedUp
         if let only, only != state { continue }
         table.rows.append([session.name, session.year, String(session.files), String(session.bytes),
-                           ByteSize.format(session.bytes), state.rawValue, found?.url ?? "", session.path])
+                           ByteSize.format(session.bytes), state.rawValue, found?.url ?? "", session.path,
+                           String(found.map { backups.generations[$0.first] ?? 1 } ?? 0)])
     }
     return table
+}
+
+/// Each session's backup, from one query of every archive, newest first: the newest archive made from its
+/// directory, or, for archives that did not record a directory, the newest of its name. All generations of an
+/// archive share the first generation's URL, which counts them.
+struct Backups {
+    struct Backup {
+        var files: Int, bytes: Int, newest: Double
+        var url: String
+        var first: String
+    }
+    var byPath: [String: Backup] = [:]
+    var byName: [String: Backup] = [:]
+    var generations: [String: Int] = [:]
+
+    init() {}
+
+    init(_ catalog: Catalog) throws {
+        try catalog.read { db in
+            for row in try Row.fetchAll(db, sql: """
+                SELECT session, session_path, files, bytes, newest_mtime, url, COALESCE(first_url, url) AS first
+                FROM archives ORDER BY stored_at DESC
+                """) {
+                let backup = Backup(files: row["files"], bytes: row["bytes"], newest: row["newest_mtime"], url: row["url"],
+                                    first: row["first"])
+                generations[backup.first, default: 0] += 1
+                if let path = row["session_path"] as String? {
+                    if byPath[path] == nil { byPath[path] = backup }
+                } else if byName[row["session"]] == nil {
+                    byName[row["session"]] = backup
+                }
+            }
+        }
+    }
+}
+
+/// Backed up when the fingerprint (files, bytes, newest mtime) is the backup's. Otherwise, only a session with
+/// fewer files or bytes can be pruned, and only a file-by-file walk against the archive's files says so.
+func backupState(_ session: SessionOnDisk, _ backup: Backups.Backup, catalog: Catalog?, excluding: [String]) throws -> SessionState {
+    guard session.unreadable.isEmpty else { return .changed }
+    if backup.files == session.files, backup.bytes == session.bytes, abs(backup.newest - session.newestMtime) < 0.001 {
+        return .backedUp
+    }
+    guard let catalog, session.files <= backup.files, session.bytes <= backup.bytes,
+          session.files < backup.files || session.bytes < backup.bytes else { return .changed }
+    let archived = try catalog.archivedFiles(backup.url)
+    // An archive recorded before the catalog kept its files cannot vouch for any of them.
+    guard !archived.isEmpty else { return .changed }
+    return SessionFinder.onlyRemoved(path: session.path, since: archived, excluding: excluding) ? .pruned : .changed
 }
 
 // MARK: log

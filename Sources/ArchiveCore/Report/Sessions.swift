@@ -20,6 +20,9 @@ public enum SessionState: String, Sendable {
     case backedUp = "backed up"
     case notBackedUp = "not backed up"
     case changed = "changed"
+    /// Files were only removed since the backup: every file still there is in it, same size and mtime, and none was
+    /// added. The backup holds everything; nothing is to do (raw data deleted after its backup looks like this).
+    case pruned = "pruned"
 }
 
 public enum SessionFinder {
@@ -131,6 +134,38 @@ public enum SessionFinder {
             ?? (newest > 0 ? KeyTemplate.today(Date(timeIntervalSince1970: newest)).0 : "")
         return SessionOnDisk(name: name, path: path, year: derivedYear, files: files, bytes: bytes, newestMtime: newest,
                              unreadable: unreadable)
+    }
+}
+
+extension SessionFinder {
+    /// True when every regular file under `path` (but the excluded) is among `archived`, by path relative to the
+    /// session, with the same size and mtime: the session lost files since that backup and gained or changed none.
+    /// A folder or file the walk cannot read answers false: what it holds is unknown.
+    public static func onlyRemoved(path: String, since archived: [[UInt8]: (size: Int, mtime: Double)],
+                                   excluding: [String] = []) -> Bool {
+        let root = FilePath(path)
+        var stack: [ArchivePath] = [ArchivePath(bytes: [])]
+        while let relative = stack.popLast() {
+            guard let entries = try? Directory.entries(of: root.appending(bytes: relative.bytes)) else { return false }
+            for entry in entries {
+                let child = relative.appending(ArchivePath(bytes: entry.name))
+                if !excluding.isEmpty, SessionScanner.isExcluded(child, name: ArchivePath(bytes: entry.name), excluding) { continue }
+                if entry.kind == .directory {
+                    stack.append(child)
+                    continue
+                }
+                if let kind = entry.kind, kind != .file { continue }
+                guard let status = try? FileStatus.of(root.appending(bytes: child.bytes)) else { return false }
+                switch status.kind {
+                case .directory: stack.append(child)
+                case .file:
+                    guard let known = archived[child.bytes], known.size == status.size,
+                          abs(known.mtime - status.mtime) < 1e-6 else { return false }
+                default: break
+                }
+            }
+        }
+        return true
     }
 }
 

@@ -15,6 +15,8 @@ public struct RestoreRequest: Sendable {
     public var includes: [String] = []
     public var dryRun = false
     public var concurrency = 4
+    /// Each archive URL names its first generation; restore its newest generation instead (found by listing).
+    public var latest = false
     public var s3: S3Configuration.Overrides
 
     public init(urls: [String], destination: String, s3: S3Configuration.Overrides) {
@@ -38,7 +40,8 @@ public struct RestoreOutcome: Sendable {
 
 /// One thing to bring back: an archive with its index, or one object that is one file.
 enum RestoreSource {
-    case archive(url: StorageURL, key: String)
+    /// `generation`: for --latest, which generation of the URL given this is, for the report's header.
+    case archive(url: StorageURL, key: String, generation: String? = nil)
     case object(url: StorageURL, key: String, relativePath: String, info: ObjectInfo?)
     /// A whole prefix of per-object files, restored under one report.
     case objects(prefix: StorageURL, items: [(key: String, relativePath: String, info: ObjectInfo?)])
@@ -89,9 +92,15 @@ private func restoreSources(_ request: RestoreRequest, stores: OpenStores, readR
             }
             continue
         }
-        let url = try StorageURL(parsing: text)
+        var url = try StorageURL(parsing: text)
         let objectStore = try stores.store(for: url)
-        let key = Storage.key(of: url)
+        var key = Storage.key(of: url)
+        var generation: String?
+        if request.latest, !url.isPrefix, let newest = try Generation.stored(key, in: objectStore).last {
+            generation = "\(newest.number), the latest of \(url)"
+            key = newest.object.key
+            url = url.with(key: key)
+        }
         if url.isPrefix {
             let listed = try objectStore.list(prefix: key)
             let keys = Set(listed.map(\.key))
@@ -106,7 +115,7 @@ private func restoreSources(_ request: RestoreRequest, stores: OpenStores, readR
             if !items.isEmpty { sources.append(.objects(prefix: url, items: items)) }
             if listed.isEmpty { throw Failure.noInput("\(url): nothing under this prefix: check the bucket and prefix") }
         } else if try objectStore.head(key + ".index.json") != nil {
-            sources.append(.archive(url: url, key: key))
+            sources.append(.archive(url: url, key: key, generation: generation))
         } else if let info = try objectStore.head(key) {
             sources.append(.object(url: url, key: key, relativePath: Paths.name(key), info: info))
         } else {
@@ -120,9 +129,9 @@ private func restoreSources(_ request: RestoreRequest, stores: OpenStores, readR
 private func restoreOne(_ source: RestoreSource, stores: OpenStores, destination: Destination, request: RestoreRequest,
                         started: Date, warn: @escaping @Sendable (String) -> Void) throws -> StatusReport? {
     switch source {
-    case .archive(let url, let key):
-        let restorer = ArchiveRestorer(store: try stores.store(for: url), url: url, key: key, destination: destination,
-                                       request: request, warn: warn)
+    case .archive(let url, let key, let generation):
+        let restorer = ArchiveRestorer(store: try stores.store(for: url), url: url, key: key, generation: generation,
+                                       destination: destination, request: request, warn: warn)
         return try restorer.run(started: started)
     case .object(let url, let key, let relative, let info):
         let restorer = ObjectRestorer(store: try stores.store(for: url), destination: destination, request: request, warn: warn)
@@ -147,6 +156,8 @@ struct ArchiveRestorer {
     let store: ObjectStore
     let url: StorageURL
     let key: String
+    /// Set when --latest chose this generation: the report's header says which.
+    var generation: String?
     let destination: Destination
     let request: RestoreRequest
     let warn: @Sendable (String) -> Void
@@ -166,6 +177,8 @@ struct ArchiveRestorer {
         let index = try ArchiveIndex.decode(Data(indexBytes), source: url.description + ".index.json")
         var report = StatusReport(source: url.description, sourceLabel: "Archive", session: index.session,
                                   bucket: url.bucket ?? "(local directory)", destination: destination.root, started: started)
+        report.generation = generation
+        if request.dryRun, let generation { warn("(dry run) restoring \(url): generation \(generation)") }
         let outcomes = Outcomes()
         let plan = try makePlan(index, outcomes: outcomes)
         if !plan.fetch.isEmpty {

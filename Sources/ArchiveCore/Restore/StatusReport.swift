@@ -31,6 +31,8 @@ public struct StatusReport: Sendable {
     public var bucket: String
     public var destination: String
     public var started: Date
+    /// Which generation of the archive asked for was restored (s3-restore --latest), for the header.
+    public var generation: String?
     /// Each file's path inside the archive or prefix (bytes: a Latin-1 name is reported as it is) and outcome.
     public var files: [(path: ArchivePath, outcome: FileOutcome)] = []
 
@@ -43,6 +45,7 @@ public struct StatusReport: Sendable {
     public var bytes: [UInt8] {
         var header = ["Download Status Report", "======================", ""]
         header.append("\(sourceLabel): \(source)")
+        if let generation { header.append("Generation: \(generation)") }
         header.append("Session: \(session)")
         header.append("Bucket: \(bucket)")
         header.append("Timestamp: \(UTC.format(started, "yyyy-MM-dd HH:mm:ss")) UTC")

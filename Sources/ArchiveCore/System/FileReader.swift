@@ -78,7 +78,7 @@ public final class FileReader: @unchecked Sendable {
         }
         guard status.kind == .file, status.isSameFile(as: scanned) else { throw replaced }
         guard status.isUnchanged(since: scanned) else {
-            throw Failure(.tryAgainLater, "\(path.displayString): the file changed after the session was scanned: archive the session again once it is stable")
+            throw Failure(.tryAgainLater, "\(path.displayString): the file changed after the session was scanned: is it still being written? try again later")
         }
     }
 

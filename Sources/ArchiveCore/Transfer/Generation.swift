@@ -25,6 +25,27 @@ public enum Generation {
     /// The prefix every generation's key starts with: what a listing of them asks for.
     public static func listingPrefix(_ base: String) -> String { split(base).stem }
 
+    /// The first key of the archive whose generation `number` is at `key`, or nil when `key` is no such
+    /// generation. Both readings of a key are tried (`S.gen2.tar` from `S.tar`; `S.gen2` from `S`) and the one
+    /// that gives `key` back wins.
+    public static func firstKey(of key: String, number: Int) -> String? {
+        if number == 1 { return key }
+        guard number > 1 else { return nil }
+        let (stem, ext) = split(key)
+        let suffix = ".gen\(number)"
+        let candidates = [stem.hasSuffix(suffix) ? String(stem.dropLast(suffix.count)) + ext : nil,
+                          ext == suffix ? stem : nil]
+        return candidates.compactMap { $0 }.first { self.key($0, number: number) == key }
+    }
+
+    /// The generations stored of the archive whose first key is `base`, oldest first, from one listing. Each
+    /// generation's index (`KEY.index.json`) lists under the same prefix but is no generation itself.
+    public static func stored(_ base: String, in store: ObjectStore) throws -> [(number: Int, object: ObjectInfo)] {
+        try store.list(prefix: listingPrefix(base))
+            .compactMap { object in number(of: object.key, base: base).map { ($0, object) } }
+            .sorted { $0.number < $1.number }
+    }
+
     /// `raw/2024/S.tar` → (`raw/2024/S`, `.tar`): the last extension of the last path component only.
     private static func split(_ key: String) -> (stem: String, ext: String) {
         let name = key.split(separator: "/", omittingEmptySubsequences: false).last ?? ""
@@ -32,4 +53,9 @@ public enum Generation {
         let ext = String(name[dot...])
         return (String(key.dropLast(ext.count)), ext)
     }
+
+    /// Whether s3-put was told to replace what is at the key (`--replace`): then an archive goes to the first key,
+    /// as given, and no generation is made.
+    // A stand-in until the write engineer's UploadOptions switch lands: `options.replace` (issue 11).
+    static func replacing(_ options: UploadOptions) -> Bool { false }
 }

@@ -264,36 +264,104 @@ private extension Array where Element == String {
 /// An archive and its index: the index must describe exactly the bytes that were read (s3-archive writes it
 /// before its output ends), or nothing is stored. The index goes beside the archive as `KEY.index.json`, in
 /// STANDARD class whatever the archive's, so it stays readable while the archive sleeps in Deep Archive.
+/// An archive is never stored over an earlier one: when the key is taken, it goes beside it as the next
+/// generation (`Generation`), unless it is the latest generation's very bytes, which makes it skipped.
 func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url: StorageURL, key: String,
                 options: UploadOptions) throws -> (Record, ArchiveIndex) {
+    let target = try ArchiveTarget(base: key, store: store, replacing: Generation.replacing(options))
     let loaded = IndexBox()
     var archiveOptions = options
     archiveOptions.checkBeforeStoring = { size, sha256 in
-        guard let data = FileManager.default.contents(atPath: indexPath) else {
-            throw Failure.noInput("\(indexPath): no index: s3-archive writes it when the archive is complete; did it fail?")
-        }
-        let index = try ArchiveIndex.decode(data, source: indexPath)
-        guard index.archive.size == size else {
-            throw Failure.check("\(indexPath): the index describes \(index.archive.size) bytes but \(size) were read: the archive is incomplete or the index is from another run")
-        }
-        if let sha256, sha256 != index.archive.sha256 {
-            throw Failure.check("\(indexPath): the index is of another archive (SHA-256 \(index.archive.sha256), the bytes read give \(sha256)): give the index s3-archive wrote for this stream")
-        }
+        let (index, data) = try loadIndex(indexPath, size: size, sha256: sha256)
         loaded.set(index, data)
+        if let latest = target.latestTotals, latest == index.archive { throw SameAsLatestGeneration() }
     }
-    var record = try Uploader(store: store, options: archiveOptions).upload(reader, to: url, key: key)
+    let targetURL = url.with(key: target.key)
+    var record: Record
+    do {
+        record = try Uploader(store: store, options: archiveOptions).upload(reader, to: targetURL, key: target.key)
+    } catch is SameAsLatestGeneration {
+        guard let (index, _) = loaded.get() else { throw Failure(.software, "index not loaded") }
+        return (try target.latestRecord(url: url, store: store, index: index, catalog: options.catalog), index)
+    } catch let error as ReportableError where error.exitStatus == .objectExists && !Generation.replacing(options) {
+        throw Failure(.tryAgainLater, "\(targetURL): another run stored generation \(target.number) of this archive meanwhile; nothing was stored: run again to compare with it")
+    }
     guard let (index, data) = loaded.get() else { throw Failure(.software, "index not loaded") }
 
     var indexOptions = UploadOptions()
     indexOptions.object = ObjectOptions(storageClass: "STANDARD", contentType: "application/json")
     // The index is what makes the archive restorable file by file: it is kept as long as the archive.
     indexOptions.object.lock = options.object.lock
-    let indexURL = url.with(key: url.key + ".index.json")
-    _ = try Uploader(store: store, options: indexOptions).upload(bytes: Array(data), to: indexURL, key: key + ".index.json")
+    let indexURL = targetURL.with(key: targetURL.key + ".index.json")
+    _ = try Uploader(store: store, options: indexOptions).upload(bytes: Array(data), to: indexURL, key: target.key + ".index.json")
     record.sha256 = index.archive.sha256
     record.session = index.session
     record.index = indexURL.description
+    record.generation = target.number > 1 ? target.number : nil
     return (record, index)
+}
+
+/// The index at `path`, checked against the bytes the stream held (`sha256` is nil when they were not all read).
+private func loadIndex(_ path: String, size: Int, sha256: String?) throws -> (ArchiveIndex, Data) {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw Failure.noInput("\(path): no index: s3-archive writes it when the archive is complete; did it fail?")
+    }
+    let index = try ArchiveIndex.decode(data, source: path)
+    guard index.archive.size == size else {
+        throw Failure.check("\(path): the index describes \(index.archive.size) bytes but \(size) were read: the archive is incomplete or the index is from another run")
+    }
+    if let sha256, sha256 != index.archive.sha256 {
+        throw Failure.check("\(path): the index is of another archive (SHA-256 \(index.archive.sha256), the bytes read give \(sha256)): give the index s3-archive wrote for this stream")
+    }
+    return (index, data)
+}
+
+/// Thrown before anything is stored when the archive is the latest generation's bytes.
+private struct SameAsLatestGeneration: Error {}
+
+/// Where an archive goes: the first key when it is free (or when replacing), else the generation after the latest;
+/// and what the latest generation's index says of its bytes.
+struct ArchiveTarget: Sendable {
+    var number: Int
+    var key: String
+    var latest: (number: Int, key: String)?
+    var latestTotals: ArchiveIndex.Totals?
+
+    init(base: String, store: ObjectStore, replacing: Bool) throws {
+        let stored = replacing ? [] : try Generation.stored(base, in: store)
+        guard let newest = stored.last else {
+            (number, key) = (1, base)
+            return
+        }
+        number = newest.number + 1
+        key = Generation.key(base, number: number)
+        latest = (newest.number, newest.object.key)
+        // No readable index (another tool's object at the key): nothing to compare with, so a new generation.
+        if let bytes = try? store.get(newest.object.key + ".index.json", range: nil),
+           let index = try? ArchiveIndex.decode(Data(bytes), source: newest.object.key + ".index.json") {
+            latestTotals = index.archive
+        }
+    }
+
+    /// The record of the latest generation, found to hold this very archive: skipped. The catalog learns it
+    /// holds this session, or the sessions view would call the session changed, and the nightly retry, for ever.
+    func latestRecord(url: StorageURL, store: ObjectStore, index: ArchiveIndex, catalog: Catalog?) throws -> Record {
+        guard let latest, let info = try store.head(latest.key) else {
+            throw Failure(.tryAgainLater, "\(url): its latest generation disappeared while this one was compared with it: run again")
+        }
+        let latestURL = url.with(key: latest.key)
+        let layout = info.recordedLayout ?? PartLayout(partSize: max(info.size, 1))
+        var record = Record(url: latestURL.description, bucket: latestURL.bucket, key: latestURL.key, size: info.size,
+                            etag: info.etag, layout: layout, parts: ETag.partCount(info.etag) ?? 1,
+                            storageClass: info.storageClass)
+        record.sha256 = index.archive.sha256
+        record.session = index.session
+        record.index = latestURL.with(key: latestURL.key + ".index.json").description
+        record.generation = latest.number > 1 ? latest.number : nil
+        try catalog?.recordStored(record, source: nil, archive: index, sessionPath: index.source)
+        record.skipped = true
+        return record
+    }
 }
 
 /// Hands the index read inside the upload's check back to the caller.
