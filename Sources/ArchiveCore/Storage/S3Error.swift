@@ -6,6 +6,10 @@ public struct S3Error: ReportableError {
     /// What the request was about, `s3://bucket/key`, for the message.
     public let resource: String
     public let requestID: String?
+    /// An earlier attempt of the same request got no answer (a reset, a timeout): the server may have carried
+    /// it out, so this answer (NoSuchUpload for a completion, PreconditionFailed for a conditional write) may
+    /// describe the request's own effect rather than a refusal.
+    public internal(set) var afterLostAnswer = false
 
     public init(status: Int, code: String, message: String, resource: String, requestID: String? = nil) {
         self.status = status
@@ -52,6 +56,7 @@ public struct S3Error: ReportableError {
         switch code {
         case "NoSuchBucket", "NoSuchKey", "NoSuchUpload": return .noInput
         case "InvalidObjectState": return .tryAgainLater
+        case "PreconditionFailed": return .objectExists
         default: return isRetryable ? .unavailable : .checkFailed
         }
     }
