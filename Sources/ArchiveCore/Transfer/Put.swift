@@ -321,6 +321,8 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
 
     var indexOptions = UploadOptions()
     indexOptions.object = ObjectOptions(storageClass: "STANDARD", contentType: "application/json")
+    // An archive replaced deliberately takes its index with it.
+    indexOptions.replace = options.replace
     let indexURL = url.with(key: url.key + ".index.json")
     _ = try Uploader(store: store, options: indexOptions).upload(bytes: Array(data), to: indexURL, key: key + ".index.json")
     record.sha256 = index.archive.sha256
