@@ -2,6 +2,7 @@
 // record names the key the server stored, as aws-cli lists it. Keys the servers do not agree on (dot and empty
 // segments: SeaweedFS refuses `q/./x` and stores `q//z` as `q/z`) are refused before any request.
 
+import ArchiveCore
 import Foundation
 import XCTest
 
@@ -49,6 +50,31 @@ final class KeyBytesTests: EndToEndCase {
             XCTAssertEqual(refused.status, 64, refused.summary)
             XCTAssertEqual(try listedKeys(server, prefix: "q"), [], "\(server.name): nothing stored, at q/x or elsewhere")
         }
+    }
+
+    /// Keys another client stored with dot and empty segments (moto keeps them as written) are read by their
+    /// exact bytes: libcurl sends the path as is, and the signature covers that same path. Without
+    /// CURLOPT_PATH_AS_IS `dots/./x` would go out as `dots/x`.
+    func testKeysWithDotSegmentsAreReadAsWritten() throws {
+        let moto = try env.requireMoto()
+        let motoBucket = uniqueBucketName("keydotsread")
+        XCTAssertEqual(try aws(["s3", "mb", "s3://\(motoBucket)"], endpoint: moto).status, 0)
+        defer { _ = try? aws(["s3", "rb", "--force", "s3://\(motoBucket)"], endpoint: moto) }
+        let keys = ["dots/./x", "dots/../y", "dots//z", "dots/x", "dots/w/.."]
+        for key in keys {
+            let body = temp.file("body-\(UUID().uuidString)")
+            try Data("the object at \(key)\n".utf8).write(to: URL(fileURLWithPath: body))
+            let stored = try aws(["s3api", "put-object", "--bucket", motoBucket, "--key", key, "--body", body], endpoint: moto)
+            XCTAssertEqual(stored.status, 0, stored.summary)
+        }
+        let configuration = try S3Configuration.resolve(S3Configuration.Overrides(endpointURL: moto),
+                                                        environment: env.processEnvironment())
+        let store = S3Store(client: S3Client(configuration), bucket: motoBucket)
+        for key in keys {
+            XCTAssertEqual(String(decoding: try store.get(key, range: nil), as: UTF8.self), "the object at \(key)\n", key)
+            XCTAssertEqual(try store.head(key)?.size, "the object at \(key)\n".utf8.count, key)
+        }
+        XCTAssertEqual(try store.list(prefix: "dots/").map(\.key).sorted(), keys.sorted())
     }
 
     /// Every key under `prefix`, as aws-cli lists it.
