@@ -44,11 +44,12 @@ public struct S3Error: ReportableError {
          "InvalidSecurity", "RequestTimeTooSkewed", "AccountProblem"].contains(code)
     }
 
-    /// Throttling, server faults and timeouts are worth another try; nothing else is.
+    /// Throttling, server faults and timeouts are worth another try; so is S3's 409 for two conditional writes
+    /// of one key at once (the retry meets the winner's object and is settled by comparing); nothing else is.
     public var isRetryable: Bool {
         status >= 500 || status == 429
             || ["SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
-                "ThrottlingException"].contains(code)
+                "ThrottlingException", "ConditionalRequestConflict"].contains(code)
     }
 
     public var exitStatus: ExitStatus {

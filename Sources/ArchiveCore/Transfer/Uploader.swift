@@ -92,9 +92,9 @@ public struct Uploader: Sendable {
         do {
             written = try store.put(key, body: body, md5: md5, options: options.object, ifAbsent: !options.replace)
         } catch let refusal as WriteNotApplied {
-            let ours = try settle(refusal, url: url, key: key, size: body.count, expected: md5.hex)
+            let found = try settle(refusal, url: url, key: key, size: body.count, expected: md5.hex)
             var result = record(url: url, key: key, size: body.count, etag: md5.hex, layout: layout, parts: 1)
-            if !ours { result.skipped = true }
+            if !found.ours { result.markSkipped(found.object) }
             return result
         }
         options.progress?.add(bytes: body.count, parts: 1)
@@ -103,12 +103,13 @@ public struct Uploader: Sendable {
     }
 
     /// A write the store did not apply as asked: what is at the key decides. The bytes this upload sent (same
-    /// size and ETag) are success: true when this run's own unanswered attempt may have written them, false
+    /// size and ETag) are success: `ours` when this run's own unanswered attempt may have written them, not
     /// when they were there before (the record is `skipped`). Other bytes are a refusal (`ObjectExists`).
-    private func settle(_ refusal: WriteNotApplied, url: StorageURL, key: String, size: Int, expected: String) throws -> Bool {
+    private func settle(_ refusal: WriteNotApplied, url: StorageURL, key: String, size: Int,
+                        expected: String) throws -> (ours: Bool, object: ObjectInfo) {
         guard let info = try store.head(key) else { throw refusal.underlying }
         let etag = ETag.unquote(info.etag)
-        if info.size == size, etag == expected { return refusal.afterLostAnswer }
+        if info.size == size, etag == expected { return (refusal.afterLostAnswer, info) }
         guard refusal.reason == .keyTaken else { throw refusal.underlying }
         throw ObjectExists(url: url.description, storedETag: etag, inputETag: expected)
     }
@@ -253,7 +254,8 @@ public struct Uploader: Sendable {
                                                   parts: digests.enumerated().map { ($0.offset + 1, $0.element.hex) },
                                                   ifAbsent: !options.replace)
         } catch let refusal as WriteNotApplied {
-            if try settle(refusal, url: url, key: key, size: state.totalSize, expected: expected) {
+            let found = try settle(refusal, url: url, key: key, size: state.totalSize, expected: expected)
+            if found.ours {
                 try? options.catalog?.uploadEnded(uploadID, state: "completed")
                 return result
             }
@@ -262,7 +264,7 @@ public struct Uploader: Sendable {
             if (try? store.abortMultipart(key, uploadID: uploadID)) != nil {
                 try? options.catalog?.uploadEnded(uploadID, state: "aborted")
             }
-            result.skipped = true
+            result.markSkipped(found.object)
             return result
         }
         try? options.catalog?.uploadEnded(uploadID, state: "completed")
@@ -315,6 +317,14 @@ public struct Uploader: Sendable {
         if case .s3(let b, _) = url { bucket = b }
         return Record(url: url.description, bucket: bucket, key: url.key, size: size, etag: etag, layout: layout,
                       parts: parts, storageClass: options.object.storageClass ?? "STANDARD")
+    }
+}
+
+private extension Record {
+    /// The object was there before, identical: its record says so, with the class it is stored in.
+    mutating func markSkipped(_ object: ObjectInfo) {
+        skipped = true
+        storageClass = object.storageClass
     }
 }
 
