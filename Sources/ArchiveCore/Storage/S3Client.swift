@@ -51,7 +51,6 @@ public final class S3Client: Sendable {
     /// Not idempotent: when the answer to an attempt is lost and the retry succeeds, the first attempt may have
     /// started an upload of its own that nothing knows the id of. It stays until `s3-put --abort-stale` (or a
     /// lifecycle rule) removes it; `--list-stale` shows it.
-
     public func createMultipartUpload(bucket: String, key: String, headers: [(name: String, value: String)]) throws -> String {
         let response = try send("POST", bucket: bucket, key: key, query: [("uploads", "")], headers: headers)
         guard let id = XMLElement.parse(response.body)?.text(of: "UploadId"), !id.isEmpty else {
