@@ -8,7 +8,8 @@ import XCTest
 
 /// A pass-through proxy in python3 that falsifies one kind of answer. It is a stand-in for faults no real server
 /// produces on demand: a wrong ETag in a PUT's, a completion's or a HEAD's answer (`etag`, `head`); a completion
-/// carried out by the server whose answer never arrives (`cut`); and that, followed by AWS's NoSuchUpload for
+/// carried out by the server whose answer never arrives (`cut`; `cutput` for a single PUT); and that, followed
+/// by AWS's NoSuchUpload for
 /// the retry (`nosuchupload`: AWS forgets a completed upload, SeaweedFS and moto do not). The real server
 /// behind it does all the work; every other request passes untouched.
 final class WriteFaultProxy {
@@ -71,6 +72,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
         completion = self.command == "POST" and "uploadId" in query
         single_put = self.command == "PUT" and "partNumber" not in query
+        if single_put and mode == "cutput":
+            with lock:
+                completions[0] += 1
+                number = completions[0]
+            if number == 1:
+                forward(self, body)
+                log("CUT " + self.path)
+                self.close_connection = True
+                return
         if completion and mode in ("cut", "nosuchupload"):
             with lock:
                 completions[0] += 1
@@ -183,6 +193,24 @@ final class FinalCheckTests: EndToEndCase {
             let listing = try JSONSerialization.jsonObject(with: versions.stdout) as? [String: Any]
             XCTAssertEqual((listing?["Versions"] as? [Any])?.count, 1, "\(server.name): one version left: \(versions.out)")
             XCTAssertNil(listing?["DeleteMarkers"], "\(server.name): no delete marker: \(versions.out)")
+        }
+    }
+
+    /// A single PUT stored by the server whose answer is lost: the retry, conditional, is refused (412) since
+    /// the object is there; s3-put reads the key, finds its own bytes, and records the object stored.
+    func testAPutWhoseAnswerIsLostEndsWell() throws {
+        let small = temp.file("small.bin")
+        try makeRandomFile(small, size: 4000)
+        try onBothServers("lostput") { server in
+            let proxy = try proxy(server, mode: "cutput")
+            defer { proxy.stop() }
+            let result = try s3put(["--endpoint-url", proxy.endpoint, small, "s3://\(server.bucket)/lost-put.bin"],
+                                   endpoint: false)
+            let record = singleRecord(result)
+            XCTAssertEqual(record?.etag, try md5(ofFile: small), "\(server.name): \(result.summary)")
+            XCTAssertEqual(record?.skipped, nil, "\(server.name): stored, not skipped")
+            XCTAssertTrue(proxy.log.contains { $0.hasPrefix("CUT ") }, "the answer was cut: \(proxy.log)")
+            XCTAssertEqual(try readBack(server, "lost-put.bin"), try sha256(ofFile: small))
         }
     }
 
