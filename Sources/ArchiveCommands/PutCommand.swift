@@ -68,7 +68,10 @@ public struct PutCommand: ParsableCommand {
     @Flag(name: [.customShort("r"), .long], help: "Upload the regular files under each directory FILE, keeping their relative paths.")
     var recursive = false
 
-    @Flag(name: .long, help: "Upload even when an identical object (same size and ETag) is already there.")
+    @Flag(name: .long, help: "Overwrite an object with other bytes already at the key. Default: refuse (exit 73) and change nothing.")
+    var replace = false
+
+    @Flag(name: .long, help: "Upload even when an identical object (same size and ETag) is already there; implies --replace.")
     var force = false
 
     @Flag(name: .long, help: "On failure or interrupt, keep the uploaded parts so the same command resumes.")
@@ -145,6 +148,7 @@ public struct PutCommand: ParsableCommand {
             upload.memory = memory?.bytes ?? UploadOptions.defaultMemory
             upload.multipartThreshold = multipartThreshold?.bytes
             upload.keepParts = keepParts
+            upload.replace = replace || force
             upload.object = ObjectOptions(storageClass: storageClass, contentType: contentType,
                                           metadata: Dictionary(Self.pairs(metadata), uniquingKeysWith: { $1 }),
                                           tags: Self.pairs(tag), serverSideEncryption: sse, kmsKeyID: sseKmsKeyId)

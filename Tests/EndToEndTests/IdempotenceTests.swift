@@ -54,13 +54,17 @@ final class IdempotenceTests: EndToEndCase {
         XCTAssertNotEqual(singleRecord(forced)?.skipped, true)
         XCTAssertFalse(writes(Array(proxy.requestLog().dropFirst(seen))).isEmpty, "--force uploads again")
 
-        // Same size, different bytes: not identical, uploaded.
+        // Same size, different bytes: not identical, so refused (nothing sent); with --replace, uploaded.
         let handle = try XCTUnwrap(FileHandle(forUpdatingAtPath: source))
         try handle.seek(toOffset: 6 * UInt64(MiB))
         try handle.write(contentsOf: Data("changed".utf8))
         try handle.close()
         seen = proxy.requestLog().count
-        let changed = try s3put(base + [source, url], endpoint: false)
+        let refused = try s3put(base + [source, url], endpoint: false)
+        XCTAssertEqual(refused.status, 73, refused.summary)
+        XCTAssertEqual(writes(Array(proxy.requestLog().dropFirst(seen))), [], "nothing is sent for a refused input")
+        seen = proxy.requestLog().count
+        let changed = try s3put(base + ["--replace", source, url], endpoint: false)
         let changedRecord = singleRecord(changed)
         XCTAssertNotEqual(changedRecord?.skipped, true)
         XCTAssertNotEqual(changedRecord?.etag, stored?.etag)

@@ -110,6 +110,9 @@ public final class CurlConnection: @unchecked Sendable {
         headerList = curl_slist_append(headerList, "Expect:")
 
         try set(CURLOPT_URL, request.url)
+        // The path is the key's bytes, signed as they are: curl must not resolve `./` and `../` in it (the
+        // signature would no longer match, or the object would land at another key than the one recorded).
+        try setLong(CURLOPT_PATH_AS_IS, 1)
         try setLong(CURLOPT_NOSIGNAL, 1)
         try setLong(CURLOPT_CONNECTTIMEOUT, settings.connectTimeout)
         try setLong(CURLOPT_LOW_SPEED_LIMIT, 1)

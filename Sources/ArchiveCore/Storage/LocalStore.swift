@@ -66,13 +66,32 @@ public struct LocalStore: ObjectStore {
         return ObjectInfo(key: key, size: size, etag: etag, lastModified: reader.modified)
     }
 
-    public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions) throws -> String {
+    public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions,
+                    ifAbsent: Bool) throws -> WrittenObject {
+        if ifAbsent { try refuseIfTaken(key) }
         let writer = try AtomicFileWriter(path: path(key))
         try writer.write(body)
         try writer.commit()
         let etag = md5.hex
         try writeSidecar(key, etag: etag, options: options)
-        return etag
+        return WrittenObject(etag: etag)
+    }
+
+    /// A conditional write's check. A directory has no atomic "create unless present" for a rename, so a
+    /// writer racing this one between the check and the rename still wins; s3-put's own runs never race here
+    /// (the catalog serialises them), other writers are the directory owner's business.
+    private func refuseIfTaken(_ key: String) throws {
+        guard FileManager.default.fileExists(atPath: path(key)) else { return }
+        throw WriteNotApplied(.keyTaken, afterLostAnswer: false,
+                              underlying: Failure(.objectExists, "\(url(of: key)): an object is already there"))
+    }
+
+    public func delete(_ key: String, versionID: String?) throws {
+        for file in [path(key), sidecarPath(key)] where FileManager.default.fileExists(atPath: file) {
+            do { try FileManager.default.removeItem(atPath: file) } catch {
+                throw Failure(.ioError, "\(file): cannot delete: \(Failure.describing(error))")
+            }
+        }
     }
 
     public func startMultipart(_ key: String, options: ObjectOptions) throws -> String {
@@ -97,7 +116,9 @@ public struct LocalStore: ObjectStore {
         return md5.hex
     }
 
-    public func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) throws -> String {
+    public func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)],
+                                  ifAbsent: Bool) throws -> WrittenObject {
+        if ifAbsent { try refuseIfTaken(key) }
         let directory = uploadDirectory(key, uploadID)
         let writer = try AtomicFileWriter(path: path(key))
         var digests: [UInt8] = []
@@ -115,7 +136,7 @@ public struct LocalStore: ObjectStore {
         try writeSidecar(key, etag: etag, options: ObjectOptions(storageClass: options?.storageClass,
                                                                  metadata: options?.metadata ?? [:]))
         try? FileManager.default.removeItem(atPath: directory)
-        return etag
+        return WrittenObject(etag: etag)
     }
 
     public func abortMultipart(_ key: String, uploadID: String) throws {

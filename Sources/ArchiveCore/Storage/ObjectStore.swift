@@ -86,6 +86,38 @@ public struct ObjectOptions: Sendable {
     public var etagIsMD5: Bool { serverSideEncryption != "aws:kms" && !customerEncrypted }
 }
 
+/// What a store answered to the write that made an object visible (a PUT, a completed multipart upload).
+public struct WrittenObject: Sendable, Equatable {
+    public var etag: String
+    /// The version the write created, on a bucket that keeps versions; nil elsewhere.
+    public var versionID: String?
+
+    public init(etag: String, versionID: String? = nil) {
+        self.etag = etag
+        self.versionID = versionID
+    }
+}
+
+/// A write that did not happen as asked although the key may already hold its bytes: a conditional write
+/// (`ifAbsent`) found an object at the key, or a completion retried after an attempt whose answer was lost
+/// found its upload gone. The caller reads the key and compares before deciding.
+public struct WriteNotApplied: Error, CustomStringConvertible {
+    public enum Reason: Sendable { case keyTaken, uploadGone }
+    public let reason: Reason
+    /// An earlier attempt of the same request went unanswered: it may be what wrote the object.
+    public let afterLostAnswer: Bool
+    /// What the store said, for the message when the comparison does not settle it.
+    public let underlying: Error
+
+    public init(_ reason: Reason, afterLostAnswer: Bool, underlying: Error) {
+        self.reason = reason
+        self.afterLostAnswer = afterLostAnswer
+        self.underlying = underlying
+    }
+
+    public var description: String { String(describing: underlying) }
+}
+
 /// A part a store holds for an unfinished multipart upload.
 public struct StoredPart: Sendable, Equatable {
     public var number: Int
@@ -112,16 +144,21 @@ public protocol ObjectStore: Sendable {
     /// The object's metadata, or nil when there is none under `key`.
     func head(_ key: String) throws -> ObjectInfo?
 
-    /// Stores `body` in one request; `md5` is its digest, checked by the receiver. Returns the ETag.
-    func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions) throws -> String
+    /// Stores `body` in one request; `md5` is its digest, checked by the receiver. With `ifAbsent` the write
+    /// happens only when nothing is at the key (`If-None-Match: *`), else it throws `WriteNotApplied`.
+    func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions,
+             ifAbsent: Bool) throws -> WrittenObject
 
     /// Starts a multipart upload; returns its id.
     func startMultipart(_ key: String, options: ObjectOptions) throws -> String
     /// Stores part `number` (from 1); returns the part's ETag.
     func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String
-    /// Joins the parts into the object; returns the object's ETag.
-    func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) throws -> String
+    /// Joins the parts into the object, only when nothing is at the key if `ifAbsent` (else `WriteNotApplied`).
+    func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)],
+                           ifAbsent: Bool) throws -> WrittenObject
     func abortMultipart(_ key: String, uploadID: String) throws
+    /// Removes the object, or only `versionID` of it on a bucket that keeps versions.
+    func delete(_ key: String, versionID: String?) throws
 
     /// The parts stored so far for an upload, or nil when the store no longer knows the upload.
     func listParts(_ key: String, uploadID: String) throws -> [StoredPart]?

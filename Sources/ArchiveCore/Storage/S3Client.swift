@@ -42,12 +42,15 @@ public final class S3Client: Sendable {
     }
 
     public func putObject(bucket: String, key: String, body: ArraySlice<UInt8>, md5: [UInt8],
-                          headers: [(name: String, value: String)]) throws -> String {
+                          headers: [(name: String, value: String)]) throws -> WrittenObject {
         let response = try send("PUT", bucket: bucket, key: key,
                                 headers: headers + [ContentMD5.header(md5)], body: body)
-        return ETag.unquote(response.headers["etag"] ?? "")
+        return WrittenObject(etag: ETag.unquote(response.headers["etag"] ?? ""), versionID: response.headers["x-amz-version-id"])
     }
 
+    /// Not idempotent: when the answer to an attempt is lost and the retry succeeds, the first attempt may have
+    /// started an upload of its own that nothing knows the id of. It stays until `s3-put --abort-stale` (or a
+    /// lifecycle rule) removes it; `--list-stale` shows it.
     public func createMultipartUpload(bucket: String, key: String, headers: [(name: String, value: String)]) throws -> String {
         let response = try send("POST", bucket: bucket, key: key, query: [("uploads", "")], headers: headers)
         guard let id = XMLElement.parse(response.body)?.text(of: "UploadId"), !id.isEmpty else {
@@ -74,8 +77,9 @@ public final class S3Client: Sendable {
         return ETag.unquote(response.headers["etag"] ?? "")
     }
 
-    public func completeMultipartUpload(bucket: String, key: String, uploadID: String,
-                                        parts: [(number: Int, etag: String)]) throws -> String {
+    /// Retried like every request; see `S3Error.afterLostAnswer` for what a retry's refusal may mean.
+    public func completeMultipartUpload(bucket: String, key: String, uploadID: String, parts: [(number: Int, etag: String)],
+                                        headers extra: [(name: String, value: String)] = []) throws -> WrittenObject {
         var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
         for part in parts {
             xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\"\(part.etag)\"</ETag></Part>"
@@ -83,7 +87,7 @@ public final class S3Client: Sendable {
         xml += "</CompleteMultipartUpload>"
         let body = Array(xml.utf8)
         let response = try send("POST", bucket: bucket, key: key, query: [("uploadId", uploadID)],
-                                headers: [("Content-Type", "application/xml"), ContentMD5.header(of: body)],
+                                headers: [("Content-Type", "application/xml"), ContentMD5.header(of: body)] + extra,
                                 body: body[...])
         // S3 may answer 200 and still report an error in the body.
         let document = XMLElement.parse(response.body)
@@ -91,11 +95,17 @@ public final class S3Client: Sendable {
             throw S3Error(status: response.status, code: root.text(of: "Code") ?? "InternalError",
                           message: root.text(of: "Message") ?? "", resource: "s3://\(bucket)/\(key)")
         }
-        return ETag.unquote(document?.text(of: "ETag") ?? response.headers["etag"] ?? "")
+        return WrittenObject(etag: ETag.unquote(document?.text(of: "ETag") ?? response.headers["etag"] ?? ""),
+                             versionID: response.headers["x-amz-version-id"])
     }
 
     public func abortMultipartUpload(bucket: String, key: String, uploadID: String) throws {
         _ = try send("DELETE", bucket: bucket, key: key, query: [("uploadId", uploadID)])
+    }
+
+    /// Removes an object, or one version of it.
+    public func deleteObject(bucket: String, key: String, versionID: String? = nil) throws {
+        _ = try send("DELETE", bucket: bucket, key: key, query: versionID.map { [("versionId", $0)] } ?? [])
     }
 
     /// Bytes of an object, or of `range` within it (inclusive bounds, as HTTP writes them).
@@ -262,14 +272,21 @@ public final class S3Client: Sendable {
     private func retrying(resource: String, isBucketRequest: Bool,
                           _ exchange: () throws -> HTTPResponse) throws -> HTTPResponse {
         var attempt = 0
+        var lostAnswer = false
         while true {
             attempt += 1
             do {
                 let response = try exchange()
                 if (200..<300).contains(response.status) { return response }
-                let error = S3Error.from(response, resource: resource, isBucketRequest: isBucketRequest)
+                var error = S3Error.from(response, resource: resource, isBucketRequest: isBucketRequest)
+                error.afterLostAnswer = lostAnswer
                 if !error.isRetryable || attempt >= configuration.maxAttempts { throw error }
+                // A server fault may come after the work was done (S3 documents it for completions).
+                if error.status >= 500 { lostAnswer = true }
             } catch let error as TransportError {
+                // The request may have reached the server and been carried out: a retry of a request that is
+                // not idempotent (a completion, a conditional write) may then be refused for that very reason.
+                lostAnswer = true
                 if attempt >= configuration.maxAttempts {
                     throw TransportError(code: error.code,
                                          message: "\(error.message) (gave up after \(attempt) attempts)", url: error.url)

@@ -6,6 +6,10 @@ public struct S3Error: ReportableError {
     /// What the request was about, `s3://bucket/key`, for the message.
     public let resource: String
     public let requestID: String?
+    /// An earlier attempt of the same request got no answer (a reset, a timeout): the server may have carried
+    /// it out, so this answer (NoSuchUpload for a completion, PreconditionFailed for a conditional write) may
+    /// describe the request's own effect rather than a refusal.
+    public internal(set) var afterLostAnswer = false
 
     public init(status: Int, code: String, message: String, resource: String, requestID: String? = nil) {
         self.status = status
@@ -40,11 +44,12 @@ public struct S3Error: ReportableError {
          "InvalidSecurity", "RequestTimeTooSkewed", "AccountProblem"].contains(code)
     }
 
-    /// Throttling, server faults and timeouts are worth another try; nothing else is.
+    /// Throttling, server faults and timeouts are worth another try; so is S3's 409 for two conditional writes
+    /// of one key at once (the retry meets the winner's object and is settled by comparing); nothing else is.
     public var isRetryable: Bool {
         status >= 500 || status == 429
             || ["SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
-                "ThrottlingException"].contains(code)
+                "ThrottlingException", "ConditionalRequestConflict"].contains(code)
     }
 
     public var exitStatus: ExitStatus {
@@ -52,6 +57,7 @@ public struct S3Error: ReportableError {
         switch code {
         case "NoSuchBucket", "NoSuchKey", "NoSuchUpload": return .noInput
         case "InvalidObjectState": return .tryAgainLater
+        case "PreconditionFailed": return .objectExists
         default: return isRetryable ? .unavailable : .checkFailed
         }
     }

@@ -50,8 +50,12 @@ public struct S3Store: ObjectStore {
         try client.headObject(bucket: bucket, key: key, headers: keyHeaders)
     }
 
-    public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions) throws -> String {
-        try client.putObject(bucket: bucket, key: key, body: body, md5: md5, headers: headers(options))
+    public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions,
+                    ifAbsent: Bool) throws -> WrittenObject {
+        try Self.conditional {
+            try client.putObject(bucket: bucket, key: key, body: body, md5: md5,
+                                 headers: headers(options) + (ifAbsent ? [Self.ifNoneMatch] : []))
+        }
     }
 
     public func startMultipart(_ key: String, options: ObjectOptions) throws -> String {
@@ -63,12 +67,36 @@ public struct S3Store: ObjectStore {
                               headers: keyHeaders)
     }
 
-    public func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)]) throws -> String {
-        try client.completeMultipartUpload(bucket: bucket, key: key, uploadID: uploadID, parts: parts)
+    /// SeaweedFS 4.48 and moto 5.2.1 honour `If-None-Match: *` here as on PutObject (412, the upload kept).
+    public func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)],
+                                  ifAbsent: Bool) throws -> WrittenObject {
+        try Self.conditional {
+            try client.completeMultipartUpload(bucket: bucket, key: key, uploadID: uploadID, parts: parts,
+                                               headers: ifAbsent ? [Self.ifNoneMatch] : [])
+        }
     }
 
     public func abortMultipart(_ key: String, uploadID: String) throws {
         try client.abortMultipartUpload(bucket: bucket, key: key, uploadID: uploadID)
+    }
+
+    public func delete(_ key: String, versionID: String?) throws {
+        try client.deleteObject(bucket: bucket, key: key, versionID: versionID)
+    }
+
+    /// S3's conditional write: only when no object is at the key.
+    static let ifNoneMatch = (name: "If-None-Match", value: "*")
+
+    /// The answers that leave the key's content to be compared: a conditional write refused (412), and a
+    /// completion whose upload is gone after an attempt that went unanswered (it may have completed it).
+    private static func conditional(_ write: () throws -> WrittenObject) throws -> WrittenObject {
+        do {
+            return try write()
+        } catch let error as S3Error where error.status == 412 || error.code == "PreconditionFailed" {
+            throw WriteNotApplied(.keyTaken, afterLostAnswer: error.afterLostAnswer, underlying: error)
+        } catch let error as S3Error where error.code == "NoSuchUpload" && error.afterLostAnswer {
+            throw WriteNotApplied(.uploadGone, afterLostAnswer: true, underlying: error)
+        }
     }
 
     public func listParts(_ key: String, uploadID: String) throws -> [StoredPart]? {

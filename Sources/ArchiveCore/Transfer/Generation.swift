@@ -53,9 +53,4 @@ public enum Generation {
         let ext = String(name[dot...])
         return (String(key.dropLast(ext.count)), ext)
     }
-
-    /// Whether s3-put was told to replace what is at the key (`--replace`): then an archive goes to the first key,
-    /// as given, and no generation is made.
-    // A stand-in until the write engineer's UploadOptions switch lands: `options.replace` (issue 11).
-    static func replacing(_ options: UploadOptions) -> Bool { false }
 }

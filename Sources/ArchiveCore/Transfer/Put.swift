@@ -14,7 +14,8 @@ public struct PutRequest: Sendable {
     /// The session name for `{session}` and the dates in the key; default: the file's name without extension.
     public var session: String?
     public var recursive = false
-    /// Upload even when an identical object is already there.
+    /// Upload even when an identical object is already there (`--force`); it replaces it, so it needs
+    /// `upload.replace` (the command sets both).
     public var force = false
     public var dryRun = false
     public var customerKeyFile: String?
@@ -60,6 +61,7 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
 
     // Every input opens before any byte moves, so a typo fails the run, not the tenth upload.
     let items = try sources.map { try openInput($0, request: request) }
+    for item in items { try refuseAmbiguousKey(item.url) }
     let customerKey = try request.customerKeyFile.map { try CustomerKey(file: $0) }
     let catalog = try request.catalogPath.map { try Catalog(path: $0) }
     defer { catalog?.close() }
@@ -143,7 +145,7 @@ func storeEach(_ items: [PutItem], store: ObjectStore, request: PutRequest, opti
         switch result {
         case .success(let done):
             if done.record.skipped == true {
-                try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "skipped", bytes: 0)
+                try? catalog?.log(tool: "s3-put", action: "put", url: done.record.url, outcome: "skipped", bytes: 0)
                 emit(done.record)
                 return
             }
@@ -155,7 +157,7 @@ func storeEach(_ items: [PutItem], store: ObjectStore, request: PutRequest, opti
                 if stop == nil { stop = PutStop(position: position, item: item, error: error) }
                 return
             }
-            try? catalog?.log(tool: "s3-put", action: "put", url: item.url.description, outcome: "ok", bytes: done.record.size,
+            try? catalog?.log(tool: "s3-put", action: "put", url: done.record.url, outcome: "ok", bytes: done.record.size,
                               seconds: done.seconds)
             emit(done.record)
         case .failure(let failed):
@@ -187,9 +189,18 @@ func putOne(_ item: PutItem, store: ObjectStore, request: PutRequest, options: U
     if itemOptions.object.contentType == nil { itemOptions.object.contentType = ContentType.guess(forName: item.url.key) }
     let started = Date()
     do {
-        if !request.force, let skipped = try identicalObject(item, store: store, key: key, catalog: options.catalog,
-                                                             options: itemOptions) {
-            return .success(PutDone(record: skipped, seconds: Date().timeIntervalSince(started)))
+        // A file can be compared with what is at the key before a byte moves; a stream only once it is read,
+        // by the conditional write at its end.
+        if !request.force, item.reader.size != nil, let remote = try store.head(key) {
+            if let skipped = try identicalObject(item, remote: remote, url: item.url, catalog: options.catalog,
+                                                 options: itemOptions) {
+                return .success(PutDone(record: skipped, seconds: Date().timeIntervalSince(started)))
+            }
+            // An archive's refusal comes from the conditional write itself, where putArchive can answer it.
+            if !itemOptions.replace, request.indexPath == nil {
+                throw ObjectExists(url: item.url.description, storedETag: ETag.unquote(remote.etag),
+                                   inputETag: try uploadETag(item.reader, options: itemOptions))
+            }
         }
         itemOptions.progress?.setLabel(item.name)
         defer { itemOptions.progress?.finish() }
@@ -205,12 +216,12 @@ func putOne(_ item: PutItem, store: ObjectStore, request: PutRequest, options: U
     }
 }
 
-/// An object already at the destination with the same size and ETag as the local file makes the upload
-/// needless. The catalog answers without reading the file when it stored this same file there; otherwise the
-/// file is hashed with the part size the remote ETag implies.
-func identicalObject(_ item: PutItem, store: ObjectStore, key: String, catalog: Catalog?,
+/// An object already at the destination (`remote`) with the same size and ETag as the local file makes the
+/// upload needless. The catalog answers without reading the file when it stored this same file there; otherwise
+/// the file is hashed with the part size the remote ETag implies.
+func identicalObject(_ item: PutItem, remote: ObjectInfo, url: StorageURL, catalog: Catalog?,
                      options: UploadOptions) throws -> Record? {
-    guard let size = item.reader.size, let remote = try store.head(key), remote.size == size else { return nil }
+    guard let size = item.reader.size, remote.size == size else { return nil }
     var layout: PartLayout?
     if let known = try catalog?.storedObject(item.url.description), known.source == item.reader.fingerprint,
        known.record.etag == remote.etag {
@@ -226,10 +237,34 @@ func identicalObject(_ item: PutItem, store: ObjectStore, key: String, catalog: 
         layout = PartLayout(partSize: max(size, 1))
     }
     guard let layout else { return nil }
-    var record = Record(url: item.url.description, bucket: item.url.bucket, key: item.url.key, size: size, etag: remote.etag,
+    var record = Record(url: url.description, bucket: url.bucket, key: url.key, size: size, etag: remote.etag,
                         layout: layout, parts: ETag.partCount(remote.etag) ?? 1, storageClass: remote.storageClass)
     record.skipped = true
     return record
+}
+
+/// The ETag an upload of this file would give (one PUT up to the threshold, else the file's part layout), for
+/// a refusal's message.
+func uploadETag(_ reader: FileReader, options: UploadOptions) throws -> String {
+    let size = reader.size ?? 0
+    let single = size <= (options.multipartThreshold ?? options.partSize)
+    return try ETag.compute(reader, layout: single ? PartLayout(partSize: max(size, 1))
+                                                    : PartLayout.forFile(size: size, preferred: options.partSize))
+}
+
+/// Keys S3 servers do not agree on are refused before any request, so that a record never names a key other
+/// than the one stored: `.` and `..` segments (SeaweedFS refuses them; HTTP libraries and some servers resolve
+/// them away) and empty segments, `//` or a leading `/` (SeaweedFS stores `a//b` as `a/b`). Every other byte
+/// (spaces, `+`, `%`, `~`, non-ASCII) is sent and signed as written.
+func refuseAmbiguousKey(_ url: StorageURL) throws {
+    guard case .s3(_, let key) = url, !key.isEmpty else { return }
+    let segments = key.split(separator: "/", omittingEmptySubsequences: false)
+    // A trailing `/` is a key of its own ("folder" markers), stored as written everywhere.
+    let inner = segments.count > 1 && segments.last == "" ? segments.dropLast() : segments[...]
+    if let odd = inner.first(where: { $0 == "." || $0 == ".." || $0.isEmpty }) {
+        let what = odd.isEmpty ? (key.hasPrefix("/") ? "a leading '/'" : "an empty segment ('//')") : "a '\(odd)' segment"
+        throw Failure.usage("\(url): the key has \(what), which S3 servers store under other keys or refuse: write the key without it")
+    }
 }
 
 /// `--recursive`: each directory becomes the regular files under it, as `PATH\0RELATIVE` pairs whose relative
@@ -268,7 +303,7 @@ private extension Array where Element == String {
 /// generation (`Generation`), unless it is the latest generation's very bytes, which makes it skipped.
 func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url: StorageURL, key: String,
                 options: UploadOptions) throws -> (Record, ArchiveIndex) {
-    let target = try ArchiveTarget(base: key, store: store, replacing: Generation.replacing(options))
+    let target = try ArchiveTarget(base: key, store: store, replacing: options.replace)
     let loaded = IndexBox()
     var archiveOptions = options
     archiveOptions.checkBeforeStoring = { size, sha256 in
@@ -283,15 +318,17 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
     } catch is SameAsLatestGeneration {
         guard let (index, _) = loaded.get() else { throw Failure(.software, "index not loaded") }
         return (try target.latestRecord(url: url, store: store, index: index, catalog: options.catalog), index)
-    } catch let error as ReportableError where error.exitStatus == .objectExists && !Generation.replacing(options) {
+    } catch let error as ReportableError where error.exitStatus == .objectExists && !options.replace {
         throw Failure(.tryAgainLater, "\(targetURL): another run stored generation \(target.number) of this archive meanwhile; nothing was stored: run again to compare with it")
     }
     guard let (index, data) = loaded.get() else { throw Failure(.software, "index not loaded") }
 
     var indexOptions = UploadOptions()
     indexOptions.object = ObjectOptions(storageClass: "STANDARD", contentType: "application/json")
-    // The index is what makes the archive restorable file by file: it is kept as long as the archive.
+    // The index is what makes the archive restorable file by file: it is kept as long as the archive, and an
+    // archive replaced deliberately takes its index with it.
     indexOptions.object.lock = options.object.lock
+    indexOptions.replace = options.replace
     let indexURL = targetURL.with(key: targetURL.key + ".index.json")
     _ = try Uploader(store: store, options: indexOptions).upload(bytes: Array(data), to: indexURL, key: target.key + ".index.json")
     record.sha256 = index.archive.sha256

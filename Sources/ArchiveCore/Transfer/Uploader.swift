@@ -26,7 +26,32 @@ public struct UploadOptions: Sendable {
     /// Unfinished uploads, so that a signal can abort them.
     public var active: ActiveUploads?
     public var progress: TransferProgress?
+    /// Overwrite whatever is at the key (`--replace`). Off, every write is conditional (`If-None-Match: *` on
+    /// the PUT and on the completion): an object with other bytes at the key ends the upload in
+    /// `ObjectExists`, one with the same bytes makes the record `skipped`.
+    public var replace = false
     public init() {}
+}
+
+/// Refused: another object is already at the key, and s3-put replaces nothing unless told to (`--replace`).
+/// Nothing at the key was changed.
+public struct ObjectExists: ReportableError {
+    public let url: String
+    /// The ETag of the object at the key.
+    public let storedETag: String
+    /// The ETag this input gives, with s3-put's part layout.
+    public let inputETag: String
+
+    public init(url: String, storedETag: String, inputETag: String) {
+        self.url = url
+        self.storedETag = storedETag
+        self.inputETag = inputETag
+    }
+
+    public var exitStatus: ExitStatus { .objectExists }
+    public var description: String {
+        "\(url): another object is already there (ETag \(storedETag); this input gives \(inputETag)): nothing was changed; store it under another key, or give --replace to overwrite it"
+    }
 }
 
 /// Sends one source (a file or standard input) to one key of a store, verified: every body carries its MD5,
@@ -62,11 +87,54 @@ public struct Uploader: Sendable {
     private func putSingle(_ body: ArraySlice<UInt8>, url: StorageURL, key: String) throws -> Record {
         if let check = options.checkBeforeStoring { try check(body.count, Digest.sha256(body).hex) }
         let md5 = Digest.md5(body)
-        let etag = try store.put(key, body: body, md5: md5, options: options.object)
+        let layout = PartLayout(partSize: max(body.count, 1))
+        let written: WrittenObject
+        do {
+            written = try store.put(key, body: body, md5: md5, options: options.object, ifAbsent: !options.replace)
+        } catch let refusal as WriteNotApplied {
+            let found = try settle(refusal, url: url, key: key, size: body.count, expected: md5.hex)
+            var result = record(url: url, key: key, size: body.count, etag: md5.hex, layout: layout, parts: 1)
+            if !found.ours { result.markSkipped(found.object) }
+            return result
+        }
         options.progress?.add(bytes: body.count, parts: 1)
-        let stored = try confirm(etag, expected: md5.hex, url: url)
-        return record(url: url, key: key, size: body.count, etag: stored,
-                      layout: PartLayout(partSize: max(body.count, 1)), parts: 1)
+        let stored = try verifyWritten(written, expected: md5.hex, size: body.count, readBack: false, url: url, key: key)
+        return record(url: url, key: key, size: body.count, etag: stored, layout: layout, parts: 1)
+    }
+
+    /// A write the store did not apply as asked: what is at the key decides. The bytes this upload sent (same
+    /// size and ETag) are success: `ours` when this run's own unanswered attempt may have written them, not
+    /// when they were there before (the record is `skipped`). Other bytes are a refusal (`ObjectExists`).
+    private func settle(_ refusal: WriteNotApplied, url: StorageURL, key: String, size: Int,
+                        expected: String) throws -> (ours: Bool, object: ObjectInfo) {
+        guard let info = try store.head(key) else { throw refusal.underlying }
+        let etag = ETag.unquote(info.etag)
+        if info.size == size, etag == expected { return (refusal.afterLostAnswer, info) }
+        guard refusal.reason == .keyTaken else { throw refusal.underlying }
+        throw ObjectExists(url: url.description, storedETag: etag, inputETag: expected)
+    }
+
+    /// The final checks on an object already visible at the key: the ETag the write answered with and, when
+    /// `readBack`, what a HEAD then says. When one fails, what was written is deleted (only the version written,
+    /// on a bucket that keeps versions), so that no false object stays where a good one is looked for.
+    private func verifyWritten(_ written: WrittenObject, expected: String, size: Int, readBack: Bool,
+                               url: StorageURL, key: String) throws -> String {
+        do {
+            let stored = try confirm(written.etag, expected: expected, url: url)
+            if readBack {
+                guard let info = try store.head(key), info.size == size, ETag.unquote(info.etag) == stored else {
+                    throw Failure.check("\(url): after the upload the store reports a different size or ETag than was sent")
+                }
+            }
+            return stored
+        } catch let failure as Failure where failure.exitStatus == .checkFailed {
+            do {
+                try store.delete(key, versionID: written.versionID)
+            } catch {
+                throw Failure.check("\(failure.message); deleting what was written failed too (\(Failure.describing(error))): delete \(url) before trusting it")
+            }
+            throw Failure.check("\(failure.message): the object written was deleted")
+        }
     }
 
     /// Parts are read on this thread while the engine's workers hash and send them; a bounded pool of slots
@@ -119,7 +187,7 @@ public struct Uploader: Sendable {
                                 streamDigest: reader.streamDigest, layout: layout, url: url, key: key)
         } catch {
             batch.wait()
-            if !options.keepParts || source.size == nil {
+            if !options.keepParts || source.size == nil || error is ObjectExists {
                 try? store.abortMultipart(key, uploadID: uploadID)
                 try? options.catalog?.uploadEnded(uploadID, state: "aborted")
             }
@@ -178,16 +246,30 @@ public struct Uploader: Sendable {
         try options.checkBeforeStoring?(state.totalSize, resumed.isEmpty ? streamDigest?.finish().hex : nil)
         let digests = state.digestsInOrder()
         let expected = ETag.combine(digests)
-        let etag = try store.completeMultipart(key, uploadID: uploadID,
-                                               parts: digests.enumerated().map { ($0.offset + 1, $0.element.hex) })
-        try? options.catalog?.uploadEnded(uploadID, state: "completed")
-        let stored = try confirm(etag, expected: expected, url: url)
-        // The object as the store now describes it must be the object we sent.
-        guard let info = try store.head(key), info.size == state.totalSize, ETag.unquote(info.etag) == stored else {
-            throw Failure.check("\(url): after the upload the store reports a different size or ETag than was sent")
-        }
-        var result = record(url: url, key: key, size: state.totalSize, etag: stored, layout: layout, parts: digests.count)
+        var result = record(url: url, key: key, size: state.totalSize, etag: expected, layout: layout, parts: digests.count)
         if !resumed.isEmpty { result.resumedParts = resumed.count }
+        let written: WrittenObject
+        do {
+            written = try store.completeMultipart(key, uploadID: uploadID,
+                                                  parts: digests.enumerated().map { ($0.offset + 1, $0.element.hex) },
+                                                  ifAbsent: !options.replace)
+        } catch let refusal as WriteNotApplied {
+            let found = try settle(refusal, url: url, key: key, size: state.totalSize, expected: expected)
+            if found.ours {
+                try? options.catalog?.uploadEnded(uploadID, state: "completed")
+                return result
+            }
+            // The same bytes were there before: this upload is not needed. A failed abort leaves the row for
+            // the next run to clear.
+            if (try? store.abortMultipart(key, uploadID: uploadID)) != nil {
+                try? options.catalog?.uploadEnded(uploadID, state: "aborted")
+            }
+            result.markSkipped(found.object)
+            return result
+        }
+        try? options.catalog?.uploadEnded(uploadID, state: "completed")
+        // The object as the store now describes it must be the object we sent.
+        result.etag = try verifyWritten(written, expected: expected, size: state.totalSize, readBack: true, url: url, key: key)
         return result
     }
 
@@ -235,6 +317,14 @@ public struct Uploader: Sendable {
         if case .s3(let b, _) = url { bucket = b }
         return Record(url: url.description, bucket: bucket, key: url.key, size: size, etag: etag, layout: layout,
                       parts: parts, storageClass: options.object.storageClass ?? "STANDARD")
+    }
+}
+
+private extension Record {
+    /// The object was there before, identical: its record says so, with the class it is stored in.
+    mutating func markSkipped(_ object: ObjectInfo) {
+        skipped = true
+        storageClass = object.storageClass
     }
 }
 
