@@ -196,6 +196,23 @@ final class FinalCheckTests: EndToEndCase {
         }
     }
 
+    /// A version under Object Lock (COMPLIANCE) cannot be deleted: after a failed final check a delete marker
+    /// hides it, so a reader of the key finds nothing false (SeaweedFS, which enforces the lock).
+    func testALockedVersionThatFailsItsCheckIsHidden() throws {
+        let source = temp.file("locked.bin")
+        try makeRandomFile(source, size: 3000)
+        let locked = uniqueBucketName("finalcheck-locked")
+        let made = try aws(["s3api", "create-bucket", "--bucket", locked, "--object-lock-enabled-for-bucket"])
+        XCTAssertEqual(made.status, 0, made.summary)
+        let proxy = try proxy(ServerBucket(name: "SeaweedFS", endpoint: env.endpoint, bucket: locked), mode: "etag")
+        defer { proxy.stop() }
+        let result = try s3put(["--endpoint-url", proxy.endpoint, "--retain-until", "1d", "--retention-mode", "COMPLIANCE",
+                                source, "s3://\(locked)/locked.bin"], endpoint: false)
+        XCTAssertEqual(result.status, 1, result.summary)
+        XCTAssertTrue(result.err.contains("delete marker"), "the message says the version is hidden: \(result.err)")
+        XCTAssertNil(try headObject(locked, "locked.bin"), "nothing readable at the key")
+    }
+
     /// A single PUT stored by the server whose answer is lost: the retry, conditional, is refused (412) since
     /// the object is there; s3-put reads the key, finds its own bytes, and records the object stored.
     func testAPutWhoseAnswerIsLostEndsWell() throws {

@@ -131,7 +131,12 @@ public struct Uploader: Sendable {
             do {
                 try store.delete(key, versionID: written.versionID)
             } catch {
-                throw Failure.check("\(failure.message); deleting what was written failed too (\(Failure.describing(error))): delete \(url) before trusting it")
+                // A version under Object Lock (COMPLIANCE, a legal hold) cannot be deleted before its date; a
+                // delete marker still takes it out of sight, so nothing false is what a reader of the key gets.
+                guard written.versionID != nil, (try? store.delete(key, versionID: nil)) != nil else {
+                    throw Failure.check("\(failure.message); deleting what was written failed too (\(Failure.describing(error))): delete \(url) before trusting it")
+                }
+                throw Failure.check("\(failure.message): the version written is locked (\(Failure.describing(error))), so a delete marker now hides it")
             }
             throw Failure.check("\(failure.message): the object written was deleted")
         }
