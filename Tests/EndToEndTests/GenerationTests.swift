@@ -108,4 +108,26 @@ final class GenerationTests: EndToEndCase {
         XCTAssertEqual(reportNumber(latestAgain?["generation"]), 2)
         XCTAssertEqual(try reportObjects(bucket, prefix: "direct/").count, 4, "nothing more stored")
     }
+
+    /// --replace with --index: the archive goes over the first key, as asked, with its index; no generation is made.
+    func testReplaceWritesTheArchiveAtTheFirstKey() throws {
+        let bucket = try bucket
+        let path = temp.file("replaced/S")
+        try reportWrite(path + "/meta.txt", "one\n")
+        let url = "s3://\(bucket)/replaced/S.tar"
+        func put(_ extra: [String]) throws -> [String: Any]? {
+            let result = try reportArchiveAndPut(path, index: temp.file("R.index.json"), extra + ["--no-catalog", url])
+            XCTAssertEqual(result.status, 0, result.summary)
+            return reportJSONLines(result.out).first
+        }
+        let first = try put([])
+        try reportAppend(path + "/meta.txt", "two\n")
+        let replaced = try put(["--replace"])
+        XCTAssertEqual(replaced?["url"] as? String, url)
+        XCTAssertNil(replaced?["generation"])
+        XCTAssertNotEqual(replaced?["etag"] as? String, first?["etag"] as? String, "other bytes")
+        let objects = try reportObjects(bucket, prefix: "replaced/")
+        XCTAssertEqual(Set(objects.keys), ["replaced/S.tar", "replaced/S.tar.index.json"])
+        XCTAssertEqual(objects["replaced/S.tar"]?.etag, replaced?["etag"] as? String, "the new archive is at the key")
+    }
 }
