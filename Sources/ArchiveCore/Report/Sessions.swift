@@ -95,15 +95,47 @@ public enum SessionFinder {
     static func fingerprint(name: String, path: String, year: String?, excluding: [String] = []) -> SessionOnDisk {
         var files = 0, bytes = 0
         var newest = 0.0
-        var unreadable: [String] = []
-        let root = FilePath(path)
-        var stack: [ArchivePath] = [ArchivePath(bytes: [])]
         // Hard links count once, as s3-archive stores their data once.
         var seen = Set<String>()
+        let unreadable = walkFiles(path, excluding: excluding) { _, status in
+            if status.linkCount > 1, !seen.insert("\(status.device):\(status.inode)").inserted { return true }
+            files += 1
+            bytes += status.size
+            newest = max(newest, status.mtime)
+            return true
+        }
+        let derivedYear = year ?? KeyTemplate.date(fromSession: name)?.0
+            ?? (newest > 0 ? KeyTemplate.today(Date(timeIntervalSince1970: newest)).0 : "")
+        return SessionOnDisk(name: name, path: path, year: derivedYear, files: files, bytes: bytes, newestMtime: newest,
+                             unreadable: unreadable)
+    }
+}
+
+extension SessionFinder {
+    /// True when every regular file under `path` (but the excluded) is among `archived`, by path relative to the
+    /// session, with the same size and mtime: the session lost files since that backup and gained or changed none.
+    /// A folder or file the walk cannot read answers false: what it holds is unknown.
+    public static func onlyRemoved(path: String, since archived: [[UInt8]: (size: Int, mtime: Double)],
+                                   excluding: [String] = []) -> Bool {
+        var same = true
+        let unreadable = walkFiles(path, excluding: excluding) { relative, status in
+            guard let known = archived[relative.bytes], known.size == status.size,
+                  abs(known.mtime - status.mtime) < 1e-6 else { same = false; return false }
+            return true
+        }
+        return same && unreadable.isEmpty
+    }
+
+    /// Walks the regular files under `path` (but the excluded) with lstat only, no file opened, handing each to
+    /// `visit` with its path relative to `path`, until `visit` answers false. Returns what could not be read.
+    static func walkFiles(_ path: String, excluding: [String],
+                          _ visit: (ArchivePath, FileStatus) -> Bool) -> [String] {
+        let root = FilePath(path)
+        var unreadable: [String] = []
+        var stack: [ArchivePath] = [ArchivePath(bytes: [])]
         while let relative = stack.popLast() {
             let directory = root.appending(bytes: relative.bytes)
-            let entries: [DirectoryEntry]
-            do { entries = try Directory.entries(of: directory) } catch {
+            guard let entries = try? Directory.entries(of: directory) else {
                 unreadable.append(directory.displayString)
                 continue
             }
@@ -121,51 +153,12 @@ public enum SessionFinder {
                 }
                 switch status.kind {
                 case .directory: stack.append(child)
-                case .file:
-                    if status.linkCount > 1, !seen.insert("\(status.device):\(status.inode)").inserted { continue }
-                    files += 1
-                    bytes += status.size
-                    newest = max(newest, status.mtime)
+                case .file: if !visit(child, status) { return unreadable }
                 default: break
                 }
             }
         }
-        let derivedYear = year ?? KeyTemplate.date(fromSession: name)?.0
-            ?? (newest > 0 ? KeyTemplate.today(Date(timeIntervalSince1970: newest)).0 : "")
-        return SessionOnDisk(name: name, path: path, year: derivedYear, files: files, bytes: bytes, newestMtime: newest,
-                             unreadable: unreadable)
-    }
-}
-
-extension SessionFinder {
-    /// True when every regular file under `path` (but the excluded) is among `archived`, by path relative to the
-    /// session, with the same size and mtime: the session lost files since that backup and gained or changed none.
-    /// A folder or file the walk cannot read answers false: what it holds is unknown.
-    public static func onlyRemoved(path: String, since archived: [[UInt8]: (size: Int, mtime: Double)],
-                                   excluding: [String] = []) -> Bool {
-        let root = FilePath(path)
-        var stack: [ArchivePath] = [ArchivePath(bytes: [])]
-        while let relative = stack.popLast() {
-            guard let entries = try? Directory.entries(of: root.appending(bytes: relative.bytes)) else { return false }
-            for entry in entries {
-                let child = relative.appending(ArchivePath(bytes: entry.name))
-                if !excluding.isEmpty, SessionScanner.isExcluded(child, name: ArchivePath(bytes: entry.name), excluding) { continue }
-                if entry.kind == .directory {
-                    stack.append(child)
-                    continue
-                }
-                if let kind = entry.kind, kind != .file { continue }
-                guard let status = try? FileStatus.of(root.appending(bytes: child.bytes)) else { return false }
-                switch status.kind {
-                case .directory: stack.append(child)
-                case .file:
-                    guard let known = archived[child.bytes], known.size == status.size,
-                          abs(known.mtime - status.mtime) < 1e-6 else { return false }
-                default: break
-                }
-            }
-        }
-        return true
+        return unreadable
     }
 }
 
