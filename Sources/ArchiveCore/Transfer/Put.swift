@@ -95,6 +95,9 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
         }
         return
     }
+    // Held until the records are written: a second run of the same upload waits, then skips (DestinationLocks).
+    let held = try holdDestinations(items, store: store, catalog: catalog, options: options, warn: warn)
+    defer { held?.release() }
     guard let stop = storeEach(items, store: store, request: request, options: options, emit: emit) else { return }
     // A request cut short by the interrupt's abort is no failure to report: the signal's status is the answer.
     if signals.interrupted { signals.waitForExit() }

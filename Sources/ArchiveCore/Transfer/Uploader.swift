@@ -120,8 +120,7 @@ public struct Uploader: Sendable {
         } catch {
             batch.wait()
             if !options.keepParts || source.size == nil {
-                try? store.abortMultipart(key, uploadID: uploadID)
-                try? options.catalog?.uploadEnded(uploadID, state: "aborted")
+                abortUpload(uploadID, key: key, url: url.description, store: store, catalog: options.catalog)
             }
             throw error
         }
