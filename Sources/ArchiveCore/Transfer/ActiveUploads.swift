@@ -45,9 +45,9 @@ public final class ActiveUploads: Sendable {
 
 /// Aborts one multipart upload and tells the catalog only what is known: `aborted` once the store agreed, `ended`
 /// when the store no longer knew the upload. When the store could not be asked (down, unreachable) the upload
-/// stays in progress in the catalog, and the operations log says why, so that the next run of the same command
-/// resumes or aborts it (see `settleLeftoverUploads`) instead of leaving its parts stored, billed and forgotten.
-/// True when the upload is no longer at the store.
+/// stays in progress in the catalog, with a line in the operations log (outcome `abort_failed`), so that the
+/// next run of the same command resumes or aborts it (`settleLeftoverUploads`) instead of leaving its parts
+/// stored, billed and forgotten. True when the upload is no longer at the store.
 @discardableResult
 func abortUpload(_ uploadID: String, key: String, url: String?, store: ObjectStore, catalog: Catalog?) -> Bool {
     do {
@@ -58,7 +58,7 @@ func abortUpload(_ uploadID: String, key: String, url: String?, store: ObjectSto
         try? catalog?.uploadEnded(uploadID, state: "ended")
         return true
     } catch {
-        try? catalog?.log(tool: "s3-put", action: "abort", url: url, outcome: "failed",
+        try? catalog?.log(tool: "s3-put", action: "abort", url: url, outcome: "abort_failed",
                           message: "upload \(uploadID) at \(key): \(Failure.describing(error)): still in progress, for the next run to resume or abort")
         return false
     }

@@ -77,6 +77,4 @@ private func settle(_ upload: LeftoverUpload, keep: Bool, store: ObjectStore, ca
         state = written ? "completed" : "ended"
     }
     try catalog.uploadEnded(upload.uploadID, state: state)
-    try catalog.log(tool: "s3-put", action: "settle", url: upload.url, outcome: state,
-                    message: "upload \(upload.uploadID), started \(UTC.iso8601(upload.started)) and left in progress by an earlier run")
 }
