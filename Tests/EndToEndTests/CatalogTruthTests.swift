@@ -266,21 +266,28 @@ private final class CatalogLocker {
 }
 
 /// A SeaweedFS of the test's own, started by bin/test-servers in `directory`, that can be killed (SIGKILL, as a
-/// crash) and started again with the same command line: the same ports and data, so uploads survive.
+/// crash) and started again with the same command line: the same ports and data, so uploads survive. The server
+/// is started through python3 with every descriptor but 0-2 closed: one inherited from Foundation's Process
+/// would keep it from ever seeing bin/test-servers end.
 private final class PrivateSeaweed {
     let endpoint: String
     private let directory: String
+    private let python: String
     private let environment: [String: String]
     private let commandLine: [String]
 
     init(directory: String, environment: [String: String]) throws {
+        guard let python = which("python3") else {
+            XCTFail("python3 is not on PATH")
+            throw TestEnvironment.Missing()
+        }
+        self.python = python
         self.directory = directory
-        var serverEnvironment = environment
-        serverEnvironment["AWS_ACCESS_KEY_ID"] = nil
-        serverEnvironment["AWS_SECRET_ACCESS_KEY"] = nil
-        self.environment = serverEnvironment
-        let start = try runProcess(reportPackageRoot + "/bin/test-servers", ["start", directory, "seaweedfs"],
-                                   environment: environment, timeout: 90)
+        self.environment = environment
+        let start = try runProcess(python, [
+            "-c", "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:], close_fds=True))",
+            reportPackageRoot + "/bin/test-servers", "start", directory, "seaweedfs",
+        ], environment: environment, timeout: 90)
         guard start.status == 0,
               let env = try? String(contentsOfFile: directory + "/env", encoding: .utf8),
               let line = env.split(separator: "\n").first(where: { $0.contains("S3A_TEST_S3_ENDPOINT=") }),
@@ -305,33 +312,31 @@ private final class PrivateSeaweed {
         while Self.isRunning(pid) { Thread.sleep(forTimeInterval: 0.05) }
     }
 
-    /// Alive and not a zombie (a killed child nobody has reaped yet still answers kill(pid, 0)).
+    /// Alive and not a zombie (a killed process nobody has reaped yet still answers kill(pid, 0)).
     private static func isRunning(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return false }
         return !stat[close...].hasPrefix(") Z") && !stat[close...].hasPrefix(") X")
     }
 
-    /// The same command line again; its pid goes where bin/test-servers looks for it, so `stop` ends it.
+    /// The same command line again, in a session of its own as bin/test-servers starts it, without the AWS keys
+    /// (weed would make them an identity); its pid goes where bin/test-servers looks, so that `stop` ends it.
     func restart() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: commandLine[0])
-        process.arguments = Array(commandLine.dropFirst())
-        process.environment = environment
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
-        try String(process.processIdentifier).write(toFile: directory + "/seaweedfs.pid", atomically: true, encoding: .utf8)
+        let script = """
+            import os, subprocess, sys
+            log = open(sys.argv[1] + "/seaweedfs.log", "ab")
+            env = {k: v for k, v in os.environ.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+            p = subprocess.Popen(sys.argv[2:], cwd=sys.argv[1], env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=log, close_fds=True, start_new_session=True)
+            open(sys.argv[1] + "/seaweedfs.pid", "w").write(str(p.pid))
+            """
+        let started = try runProcess(python, ["-c", script, directory] + commandLine, environment: environment, timeout: 30)
+        XCTAssertEqual(started.status, 0, started.summary)
         guard let aws = which("aws") else { throw TestEnvironment.Missing() }
-        var clientEnvironment = environment
-        clientEnvironment["AWS_ACCESS_KEY_ID"] = ProcessInfo.processInfo.environment["AWS_ACCESS_KEY_ID"]
-        clientEnvironment["AWS_SECRET_ACCESS_KEY"] = ProcessInfo.processInfo.environment["AWS_SECRET_ACCESS_KEY"]
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             let probe = try runProcess(aws, ["--endpoint-url", endpoint, "--cli-connect-timeout", "2", "s3api", "list-buckets"],
-                                       environment: clientEnvironment, timeout: 10)
+                                       environment: environment, timeout: 10)
             if probe.status == 0 { return }
             Thread.sleep(forTimeInterval: 0.5)
         }
