@@ -30,9 +30,10 @@ final class CatalogTruthTests: EndToEndCase {
         let bucket = "s3a-e2e-killed"
         XCTAssertEqual(try aws(["s3", "mb", "s3://\(bucket)"], endpoint: server.endpoint).status, 0)
         let source = temp.file("killed.bin")
-        try makeRandomFile(source, size: 40 * MiB)
+        try makeRandomFile(source, size: 30 * MiB)
         let catalog = temp.file("catalog.sqlite")
-        let common = ["--endpoint-url", server.endpoint, "--catalog", catalog, "--part-size", "5MiB", "--limit-rate", "8MiB"]
+        // Slow enough (10 s each) that both uploads are still under way when the server is killed.
+        let common = ["--endpoint-url", server.endpoint, "--catalog", catalog, "--part-size", "5MiB", "--limit-rate", "3MiB"]
         let fileRun = common + [source, "s3://\(bucket)/killed/file.bin"]
         let streamRun = common + ["s3://\(bucket)/killed/stream.bin"]
         let quick: [String: String?] = ["AWS_MAX_ATTEMPTS": "2"]
@@ -197,11 +198,13 @@ final class CatalogTruthTests: EndToEndCase {
         return (object["Uploads"] as? [[String: Any]] ?? []).map { ($0["Key"] as? String) ?? "?" }
     }
 
-    /// Waits (up to 30 s) until each key has a multipart upload open.
+    /// Waits (up to 30 s) until each key has been seen with a multipart upload open.
     private func waitForUploads(_ keys: Set<String>, bucket: String, endpoint: String) throws {
         let deadline = Date().addingTimeInterval(30)
+        var seen: Set<String> = []
         while Date() < deadline {
-            if keys.isSubset(of: Set(try openUploads(bucket, endpoint: endpoint))) { return }
+            seen.formUnion(try openUploads(bucket, endpoint: endpoint))
+            if keys.isSubset(of: seen) { return }
             Thread.sleep(forTimeInterval: 0.2)
         }
         XCTFail("the uploads of \(keys.sorted()) never showed up")
