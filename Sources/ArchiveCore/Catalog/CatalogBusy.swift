@@ -47,4 +47,14 @@ extension Catalog {
         lastOpened.withLock { $0 = (path, wait) }
         return wait
     }
+
+    /// Runs `body` (a catalog write), a busy error from it thrown as this catalog's `CatalogBusy`: the failure of
+    /// an upload it stops then names the catalog, not SQLite's statement.
+    func sayingBusy<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch where CatalogBusy.recognizing(error) != nil {
+            throw CatalogBusy(path: path, waited: CatalogBusy.recognizing(error)?.waited ?? Self.defaultWait)
+        }
+    }
 }

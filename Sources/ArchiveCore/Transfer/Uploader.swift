@@ -213,8 +213,14 @@ public struct Uploader: Sendable {
         let uploadID = try store.startMultipart(key, options: object)
         var bucket: String?
         if case .s3(let b, _) = url { bucket = b }
-        try options.catalog?.uploadStarted(uploadID, url: url.description, bucket: bucket, key: key,
-                                           source: fingerprint, layout: layout)
+        do {
+            try options.catalog?.uploadStarted(uploadID, url: url.description, bucket: bucket, key: key,
+                                               source: fingerprint, layout: layout)
+        } catch {
+            // An upload the catalog does not list is one no later run would find: aborted now, never left billed.
+            abortUpload(uploadID, key: key, url: url.description, store: store, catalog: nil)
+            throw error
+        }
         return (uploadID, [:])
     }
 
