@@ -29,6 +29,10 @@ public final class Catalog: Sendable {
             if create, !folder.isEmpty {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             }
+            // Two runs creating the catalog at once would both migrate it, the second into tables already made.
+            let creating = create ? try? FileLock(path: path + ".lock") : nil
+            try? creating?.lock(at: 0)
+            defer { creating?.close() }
             var configuration = Configuration()
             configuration.busyMode = .timeout(busyTimeout)
             // While a tool writes, a write-ahead log flushed at checkpoints rather than at every commit: s3-put
