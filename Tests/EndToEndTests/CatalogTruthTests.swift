@@ -73,7 +73,7 @@ final class CatalogTruthTests: EndToEndCase {
         let bucket = try bucket
         let source = temp.file("twice.bin")
         try makeRandomFile(source, size: 40 * MiB)
-        let arguments = ["--part-size", "5MiB", "--limit-rate", "16MiB", source, "s3://\(bucket)/twice.bin"]
+        let arguments = ["--part-size", "5MiB", "--limit-rate", "8MiB", source, "s3://\(bucket)/twice.bin"]
         let first = startPut(["--endpoint-url", env.endpoint] + arguments)
         let second = startPut(["--endpoint-url", env.endpoint] + arguments)
         let runs = [try first.result(), try second.result()]
@@ -123,8 +123,10 @@ final class CatalogTruthTests: EndToEndCase {
         let catalog = temp.file("catalog.sqlite")
         let source = temp.file("locked.bin")
         try makeRandomFile(source, size: 30 * MiB)
-        let arguments = ["--part-size", "5MiB", "--limit-rate", "6MiB", source, "s3://\(bucket)/locked.bin"]
-        let run = startPut(["--endpoint-url", env.endpoint] + arguments, environment: ["S3_ARCHIVE_CATALOG_TIMEOUT": "1"])
+        let arguments = ["--part-size", "5MiB", source, "s3://\(bucket)/locked.bin"]
+        // Slow enough (10 s) that the catalog is locked before the first part is stored.
+        let run = startPut(["--endpoint-url", env.endpoint, "--limit-rate", "3MiB"] + arguments,
+                           environment: ["S3_ARCHIVE_CATALOG_TIMEOUT": "1"])
         try waitForUploads(["locked.bin"], bucket: bucket, endpoint: env.endpoint)
         let locker = try CatalogLocker(catalog)
         let failed = try run.result()
