@@ -30,17 +30,12 @@ public final class FileLock: Sendable {
 
     /// Takes the lock at `offset` unless another process holds it; true when taken.
     public func tryLock(at offset: Int64) throws -> Bool {
-        do {
-            try change(at: offset, type: F_WRLCK, command: Self.setLock)
-            return true
-        } catch let errno as Errno where errno == .resourceTemporarilyUnavailable || errno == .permissionDenied {
-            return false
-        }
+        try change(at: offset, command: Self.setLock)
     }
 
     /// Takes the lock at `offset`, waiting for as long as another process holds it.
     public func lock(at offset: Int64) throws {
-        try change(at: offset, type: F_WRLCK, command: Self.waitLock)
+        _ = try change(at: offset, command: Self.waitLock)
     }
 
     /// Releases every lock and closes the file.
@@ -48,16 +43,20 @@ public final class FileLock: Sendable {
         try? descriptor.close()
     }
 
-    private func change(at offset: Int64, type: Int32, command: Int32) throws {
+    /// False when another process holds the byte (F_OFD_SETLK only: F_OFD_SETLKW waits instead).
+    private func change(at offset: Int64, command: Int32) throws -> Bool {
         var range = flock()
-        range.l_type = Int16(type)
+        range.l_type = Int16(F_WRLCK)
         range.l_whence = Int16(SEEK_SET)
         range.l_start = off_t(offset)
         range.l_len = 1
         range.l_pid = 0   // open-file-description locks require it
         do {
             try Errno.check { withUnsafeMutablePointer(to: &range) { fcntl(descriptor.rawValue, command, $0) } }
-        } catch let errno as Errno where errno != .resourceTemporarilyUnavailable && errno != .permissionDenied {
+            return true
+        } catch let errno as Errno where errno == .resourceTemporarilyUnavailable || errno == .permissionDenied {
+            return false
+        } catch let errno as Errno {
             throw LocalFileError(path: path, errno: errno, action: "lock", isInput: false)
         }
     }

@@ -24,11 +24,9 @@ public final class ActiveUploads: Sendable {
     @discardableResult
     public func abortAll(catalog: Catalog?, keepingResumable: Bool = false) -> Int {
         let all = uploads.withLock { $0 }.filter { !(keepingResumable && $0.value.resumable) }
-        var aborted = 0
-        for (id, upload) in all where abortUpload(id, key: upload.key, url: nil, store: Self.quick(upload.store), catalog: catalog) {
-            aborted += 1
-        }
-        return aborted
+        return all.filter { id, upload in
+            abortUpload(id, key: upload.key, url: nil, store: Self.quick(upload.store), catalog: catalog)
+        }.count
     }
 
     /// The same bucket through a client that tries once and gives up after a few seconds.
@@ -59,7 +57,8 @@ func abortUpload(_ uploadID: String, key: String, url: String?, store: ObjectSto
         return true
     } catch {
         try? catalog?.log(tool: "s3-put", action: "abort", url: url, outcome: "abort_failed",
-                          message: "upload \(uploadID) at \(key): \(Failure.describing(error)): still in progress, for the next run to resume or abort")
+                          message: "upload \(uploadID) at \(key): \(Failure.describing(error)): "
+                            + "still in progress, for the next run to resume or abort")
         return false
     }
 }

@@ -6,7 +6,7 @@ import Foundation
 /// through the catalog and failing half-way. The locks are bytes of one file beside the catalog, `CATALOG.lock`,
 /// each at an offset drawn from the SHA-256 of a URL; the kernel drops them when the run ends, however it ends.
 /// Runs with another catalog, or `--no-catalog`, are not kept apart.
-public struct DestinationLocks: Sendable {
+struct DestinationLocks: Sendable {
     let file: FileLock
 
     /// Locks `urls`; says once, through `waiting`, when another run holds one of them and this run waits.
@@ -30,7 +30,7 @@ public struct DestinationLocks: Sendable {
         return DestinationLocks(file: file)
     }
 
-    public func release() { file.close() }
+    func release() { file.close() }
 
     /// Where a URL's lock lives in the file: 62 bits of its SHA-256, a positive `off_t`.
     static func offset(of url: String) -> Int64 {

@@ -43,7 +43,9 @@ func settleLeftoverUploads(_ items: [PutItem], store: ObjectStore, catalog: Cata
     guard !leftovers.isEmpty else { return }
     var resumed: Set<String> = []
     for url in Set(leftovers.map(\.url)) {
-        if let item = byURL[url], let id = try resumableUploadID(item, catalog: catalog, options: options) { resumed.insert(id) }
+        if let item = byURL[url], let id = try resumableUploadID(item, catalog: catalog, options: options) {
+            resumed.insert(id)
+        }
     }
     for upload in leftovers {
         do {
@@ -51,7 +53,8 @@ func settleLeftoverUploads(_ items: [PutItem], store: ObjectStore, catalog: Cata
         } catch where CatalogBusy.recognizing(error) != nil {
             throw error
         } catch {
-            warn("\(upload.url): cannot settle the upload an earlier run left (\(upload.uploadID)): \(Failure.describing(error)): the next run tries again")
+            warn("\(upload.url): cannot abort or resume the upload an earlier run left (\(upload.uploadID)): "
+                 + "\(Failure.describing(error)): the next run tries again")
         }
     }
 }
