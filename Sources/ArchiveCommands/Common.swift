@@ -54,6 +54,10 @@ func runReporting(_ tool: String, _ body: () throws -> Void) throws {
         try Digest.checkAvailable()
         try body()
         try StandardOutput.checkWritten()
+    } catch where CatalogBusy.recognizing(error) != nil {
+        // SQLite's busy error surfaces from whichever write met it: every tool says it the same way.
+        warn(tool, CatalogBusy.recognizing(error)!.description)
+        throw ExitCode(ExitStatus.ioError.rawValue)
     } catch let error as ReportableError {
         warn(tool, error.description)
         if let lost = StandardOutput.failure, lost.description != error.description { warn(tool, lost.description) }

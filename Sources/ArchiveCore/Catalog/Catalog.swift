@@ -19,6 +19,7 @@ public final class Catalog: Sendable {
     /// Opens (creating it and its directory when `create`) and migrates the catalog.
     public init(path: String, create: Bool = true) throws {
         self.path = path
+        let busyTimeout = try Self.busyTimeout(opening: path)
         let exists = FileManager.default.fileExists(atPath: path)
         if !exists && !create {
             throw Failure.noInput("\(path): no catalog yet: it is created by the first s3-put (or set --catalog / S3_ARCHIVE_CATALOG)")
@@ -28,8 +29,12 @@ public final class Catalog: Sendable {
             if create, !folder.isEmpty {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             }
+            // Two runs creating the catalog at once would both migrate it, the second into tables already made.
+            let creating = create ? try? FileLock(path: path + ".lock") : nil
+            try? creating?.lock(at: 0)
+            defer { creating?.close() }
             var configuration = Configuration()
-            configuration.busyMode = .timeout(30)
+            configuration.busyMode = .timeout(busyTimeout)
             // While a tool writes, a write-ahead log flushed at checkpoints rather than at every commit: s3-put
             // records several rows for each of thousands of small objects, and a flush each (eight per object) was
             // 90% of its time. A crash can lose the last commits, never the file's consistency; the bucket stays
@@ -39,6 +44,8 @@ public final class Catalog: Sendable {
             database = try DatabaseQueue(path: path, configuration: configuration)
             if create { try? database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") } }
             try Self.migrator.migrate(database)
+        } catch let error as DatabaseError where CatalogBusy.recognizing(error) != nil {
+            throw CatalogBusy(path: path, waited: busyTimeout)
         } catch let error as DatabaseError {
             throw Failure(.ioError, "\(path): cannot open the catalog (\(error.message ?? error.description)): move the file aside or use --no-catalog")
         } catch {

@@ -24,15 +24,9 @@ public final class ActiveUploads: Sendable {
     @discardableResult
     public func abortAll(catalog: Catalog?, keepingResumable: Bool = false) -> Int {
         let all = uploads.withLock { $0 }.filter { !(keepingResumable && $0.value.resumable) }
-        var aborted = 0
-        for (id, upload) in all {
-            do {
-                try Self.quick(upload.store).abortMultipart(upload.key, uploadID: id)
-                try? catalog?.uploadEnded(id, state: "aborted")
-                aborted += 1
-            } catch {}
-        }
-        return aborted
+        return all.filter { id, upload in
+            abortUpload(id, key: upload.key, url: nil, store: Self.quick(upload.store), catalog: catalog)
+        }.count
     }
 
     /// The same bucket through a client that tries once and gives up after a few seconds.
@@ -44,5 +38,27 @@ public final class ActiveUploads: Sendable {
         configuration.http.stallTimeout = 3
         configuration.http.sendLimit = nil
         return S3Store(client: S3Client(configuration), bucket: s3.bucket, customerKey: s3.customerKey)
+    }
+}
+
+/// Aborts one multipart upload and tells the catalog only what is known: `aborted` once the store agreed, `ended`
+/// when the store no longer knew the upload. When the store could not be asked (down, unreachable) the upload
+/// stays in progress in the catalog, with a line in the operations log (outcome `abort_failed`), so that the
+/// next run of the same command resumes or aborts it (`settleLeftoverUploads`) instead of leaving its parts
+/// stored, billed and forgotten. True when the upload is no longer at the store.
+@discardableResult
+func abortUpload(_ uploadID: String, key: String, url: String?, store: ObjectStore, catalog: Catalog?) -> Bool {
+    do {
+        try store.abortMultipart(key, uploadID: uploadID)
+        try? catalog?.uploadEnded(uploadID, state: "aborted")
+        return true
+    } catch let error as S3Error where error.code == "NoSuchUpload" {
+        try? catalog?.uploadEnded(uploadID, state: "ended")
+        return true
+    } catch {
+        try? catalog?.log(tool: "s3-put", action: "abort", url: url, outcome: "abort_failed",
+                          message: "upload \(uploadID) at \(key): \(Failure.describing(error)): "
+                            + "still in progress, for the next run to resume or abort")
+        return false
     }
 }

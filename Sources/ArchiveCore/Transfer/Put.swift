@@ -97,10 +97,15 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
         }
         return
     }
+    // Held until the records are written: a second run of the same upload waits, then skips (DestinationLocks).
+    let held = try holdDestinations(items, store: store, catalog: catalog, options: options, warn: warn)
+    defer { held?.release() }
     guard let stop = storeEach(items, store: store, request: request, options: options, emit: emit) else { return }
     // A request cut short by the interrupt's abort is no failure to report: the signal's status is the answer.
     if signals.interrupted { signals.waitForExit() }
     guard items.count > 1 else { throw stop.error }
+    // A catalog too busy to record is the run's problem, not the file's: the same 74 as for one file.
+    if let busy = CatalogBusy.recognizing(stop.error) { throw busy }
     // An error no part of the toolkit describes (GRDB, Foundation) stays internal (70), never "a check failed".
     let status = (stop.error as? ReportableError)?.exitStatus ?? .software
     let after = stop.storedAfter == 0 ? "none" : String(stop.storedAfter)

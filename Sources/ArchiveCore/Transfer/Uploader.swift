@@ -193,8 +193,7 @@ public struct Uploader: Sendable {
         } catch {
             batch.wait()
             if !options.keepParts || source.size == nil || error is ObjectExists {
-                try? store.abortMultipart(key, uploadID: uploadID)
-                try? options.catalog?.uploadEnded(uploadID, state: "aborted")
+                abortUpload(uploadID, key: key, url: url.description, store: store, catalog: options.catalog)
             }
             throw error
         }
@@ -266,9 +265,7 @@ public struct Uploader: Sendable {
             }
             // The same bytes were there before: this upload is not needed. A failed abort leaves the row for
             // the next run to clear.
-            if (try? store.abortMultipart(key, uploadID: uploadID)) != nil {
-                try? options.catalog?.uploadEnded(uploadID, state: "aborted")
-            }
+            abortUpload(uploadID, key: key, url: url.description, store: store, catalog: options.catalog)
             result.markSkipped(found.object)
             return result
         }
@@ -301,8 +298,14 @@ public struct Uploader: Sendable {
         let uploadID = try store.startMultipart(key, options: object)
         var bucket: String?
         if case .s3(let b, _) = url { bucket = b }
-        try options.catalog?.uploadStarted(uploadID, url: url.description, bucket: bucket, key: key,
-                                           source: fingerprint, layout: layout)
+        do {
+            try options.catalog?.uploadStarted(uploadID, url: url.description, bucket: bucket, key: key,
+                                               source: fingerprint, layout: layout)
+        } catch {
+            // An upload the catalog does not list is one no later run would find: aborted now, never left billed.
+            abortUpload(uploadID, key: key, url: url.description, store: store, catalog: nil)
+            throw error
+        }
         return (uploadID, [:])
     }
 
