@@ -138,4 +138,36 @@ final class GrowingFileTests: EndToEndCase {
         XCTAssertEqual(next.err, "", "quiet once the writer is done")
         XCTAssertNotNil(try reportObjects(bucket, prefix: "growing/")["growing/2024/2024-06-06_w.tar"])
     }
+
+    /// s3-put of a file appended to while its parts are sent (a proxy holds each part back 2 s): nothing is
+    /// stored, no upload is left, and the run ends with 75 naming the file, like s3-archive.
+    func testFileAppendedWhileUploadedIsNotStored() throws {
+        let bucket = try bucket
+        let path = temp.file("uploaded-while-written.bin")
+        try makeRandomFile(path, size: 11 * MiB)
+        let proxy = try CountingProxy(upstream: env.endpoint, directory: temp.file("growing-proxy"),
+                                      environment: env.processEnvironment(), delay: 2, delayed: "PART")
+        defer { proxy.stop() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: env.tool("s3-put"))
+        process.arguments = ["--endpoint-url", proxy.endpoint, "--no-catalog", "--part-size", "5MiB", path,
+                             "s3://\(bucket)/growing/while-uploaded.bin"]
+        process.environment = env.processEnvironment()
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        Thread.sleep(forTimeInterval: 1)
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(repeating: 7, count: 4096))
+        try handle.close()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .newlines)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 75, message)
+        XCTAssertTrue(message.hasPrefix("s3-put: \(path): ") && message.hasSuffix("try again later"), message)
+        XCTAssertNil(try headObject(bucket, "growing/while-uploaded.bin"), "nothing stored")
+        assertNoMultipartUploads(bucket)
+    }
 }

@@ -71,7 +71,7 @@ public struct Uploader: Sendable {
         if let size = source.size, size <= threshold {
             var buffer: [UInt8] = []
             let n = try source.read(into: &buffer, count: size)
-            guard n == size else { throw Failure.io("\(source.path): the file shrank while it was read") }
+            guard n == size else { throw Failure(.tryAgainLater, "\(source.path): the file shrank while it was read: is it still being written? try again later") }
             return try putSingle(buffer[..<n], url: url, key: key)
         }
         let layout = source.size.map { PartLayout.forFile(size: $0, preferred: options.partSize) }
@@ -210,7 +210,7 @@ public struct Uploader: Sendable {
             let read = try reader.read(number: part.number, length: part.length, offset: part.offset)
             guard read.count == part.length else {
                 read.giveBack(to: reader.pool)
-                throw Failure.io("\(reader.source.path): the file shrank while it was read")
+                throw Failure(.tryAgainLater, "\(reader.source.path): the file shrank while it was read: is it still being written? try again later")
             }
             send(read)
         }
@@ -245,7 +245,7 @@ public struct Uploader: Sendable {
                           layout: PartLayout, url: StorageURL, key: String) throws -> Record {
         if let size = source.size, let now = try? FileReader(path: source.path).fingerprint,
            now.size != size || now.modified != fingerprint?.modified {
-            throw Failure.io("\(source.path): the file changed while it was uploaded: upload it again once it is stable")
+            throw Failure(.tryAgainLater, "\(source.path): the file changed while it was uploaded, and nothing was stored: is it still being written? try again later")
         }
         try options.checkBeforeStoring?(state.totalSize, resumed.isEmpty ? streamDigest?.finish().hex : nil)
         let digests = state.digestsInOrder()
