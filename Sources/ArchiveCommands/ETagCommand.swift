@@ -1,7 +1,7 @@
 import ArchiveCore
 import ArgumentParser
 
-/// `s3-etag`: the ETag S3 reports for a file, for any part size; or which part size gives a known ETag.
+/// `s3-etag`: the ETag S3 reports for a file, for any part size; or which part size gives a known ETag or object.
 public struct ETagCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "s3-etag",
@@ -14,7 +14,7 @@ public struct ETagCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The part size doubled every N parts (s3-put's layout for standard input; the record's part_size_doubling_every).", valueName: "n"))
     var doublingEvery: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Exit 0 only if the file's bytes give this ETag for some part size; the part size is inferred.", valueName: "etag"))
+    @Option(name: .long, help: ArgumentHelp("Exit 0 only if the file's bytes give this ETag for some part size; the part size is inferred. Given an object's URL (s3://bucket/key), its ETag and part size are asked of the store.", valueName: "etag|url"))
     var match: String?
 
     @Option(name: [.customShort("c"), .long], help: ArgumentHelp("Check the 'ETAG  NAME' lines of LIST, as md5sum -c does.", valueName: "list"))
@@ -22,6 +22,8 @@ public struct ETagCommand: ParsableCommand {
 
     @Flag(name: .long, help: "With --match or -c, print nothing for files that are OK.")
     var quiet = false
+
+    @OptionGroup var s3: S3Options
 
     @Argument(help: ArgumentHelp("Files to hash; '-' is standard input.", valueName: "file"))
     var files: [String] = []
@@ -40,7 +42,7 @@ public struct ETagCommand: ParsableCommand {
         let size = partSize?.bytes ?? 8 << 20
         let request: ETagRequest
         if let check { request = .check(list: check, partSize: size) }
-        else if let match { request = .match(etag: match, files: files, partSize: size) }
+        else if let match { request = .match(etag: match, files: files, partSize: size, s3: s3.overrides) }
         else { request = .print(files: files, partSize: size, doublingEvery: doublingEvery) }
         try runReporting("s3-etag") {
             let status = runETag(request, quiet: quiet, output: emitLine, warn: { warn("s3-etag", $0) })

@@ -5,7 +5,8 @@ import SystemPackage
 public enum ETagRequest: Sendable {
     /// With `doublingEvery`, the layout s3-put uses for standard input (see PartLayout).
     case print(files: [String], partSize: Int, doublingEvery: Int?)
-    case match(etag: String, files: [String], partSize: Int)
+    /// `etag` may be an object's URL (`s3://bucket/key`): its ETag, and the part size the store knows, are asked.
+    case match(etag: String, files: [String], partSize: Int, s3: S3Configuration.Overrides = .init())
     case check(list: String, partSize: Int)
 }
 
@@ -32,18 +33,20 @@ public func runETag(_ request: ETagRequest, quiet: Bool = false,
             } catch { note(error) }
         }
 
-    case .match(let etag, let files, let partSize):
-        let wanted = ETag.unquote(etag)
-        guard ETag.isWellFormed(wanted) else {
-            warn("invalid ETag '\(etag)': expected 32 hex digits, optionally followed by -N")
-            return .usage
+    case .match(let etag, let files, let partSize, let s3):
+        let target: MatchTarget
+        do {
+            target = try MatchTarget(etag, s3: s3, preferred: partSize)
+        } catch {
+            note(error)
+            return status
         }
         for file in files.isEmpty ? ["-"] : files {
             do {
                 let reader = try spooled(FileReader(path: file))
-                if let found = try ETag.findPartSize(reader, matching: wanted, preferred: [partSize]) {
+                if let found = try target.partSize(matching: reader) {
                     if !quiet {
-                        output(ETag.partCount(wanted) == nil ? "\(file): OK" : "\(file): OK (part size \(ByteSize.format(found)))")
+                        output(ETag.partCount(target.etag) == nil ? "\(file): OK" : "\(file): OK (part size \(ByteSize.format(found)))")
                     }
                 } else {
                     output("\(file): FAILED")
@@ -96,6 +99,42 @@ public func runETag(_ request: ETagRequest, quiet: Bool = false,
         }
     }
     return status
+}
+
+/// What `--match` compares files with: an ETag as given, or an object's ETag and size with the part layout its
+/// store knows (s3-put's metadata, or the server's first part), so that no part size need be tried.
+struct MatchTarget {
+    var etag: String
+    var size: Int?
+    var layout: PartLayout?
+    var preferred: Int
+
+    init(_ text: String, s3: S3Configuration.Overrides, preferred: Int = 8 << 20) throws {
+        self.preferred = preferred
+        guard text.contains("://") else {
+            etag = ETag.unquote(text)
+            guard ETag.isWellFormed(etag) else {
+                throw Failure.usage("invalid ETag '\(text)': expected 32 hex digits, optionally followed by -N, or an object's URL")
+            }
+            return
+        }
+        let url = try StorageURL(parsing: text)
+        let (store, key) = try Storage.open(url) { try S3Configuration.resolve(s3) }
+        guard let info = try store.head(key) else { throw Failure.noInput("\(text): no such object") }
+        guard ETag.isWellFormed(info.etag) else {
+            throw Failure(.dataError, "\(text): its ETag '\(info.etag)' is not an MD5 (SSE-KMS or SSE-C?): no file can match it")
+        }
+        etag = info.etag
+        size = info.size
+        layout = try store.partLayout(of: info)
+    }
+
+    /// The part size with which `reader` gives the ETag, or nil when it does not.
+    func partSize(matching reader: FileReader) throws -> Int? {
+        if let size, let readerSize = reader.size, readerSize != size { return nil }
+        guard let layout else { return try ETag.findPartSize(reader, matching: etag, preferred: [preferred]) }
+        return try ETag.compute(reader, layout: layout) == etag ? layout.partSize : nil
+    }
 }
 
 /// Matching tries several part sizes, so a pipe is first copied to a temporary file that can be read again.

@@ -85,16 +85,15 @@ struct ObjectRestorer {
         }
     }
 
-    /// The part layout the object records (s3-put's metadata) or a single-part ETag implies; nil when only
-    /// trying part sizes can tell.
-    func knownLayout(_ info: ObjectInfo) -> PartLayout? {
-        if let layout = info.recordedLayout { return layout }
-        return ETag.partCount(info.etag) == nil ? PartLayout(partSize: max(info.size, 1)) : nil
+    /// The part layout the object records (s3-put's metadata), a single-part ETag implies, or the server gives
+    /// (its first part); nil when only trying part sizes can tell.
+    func knownLayout(_ info: ObjectInfo) throws -> PartLayout? {
+        try store.partLayout(of: info)
     }
 
     /// A local file is intact when it gives the object's ETag, with the part size the object records or implies.
     func matches(_ reader: FileReader, _ info: ObjectInfo) throws -> Bool {
-        if let layout = knownLayout(info) { return try ETag.compute(reader, layout: layout) == info.etag }
+        if let layout = try knownLayout(info) { return try ETag.compute(reader, layout: layout) == info.etag }
         return try ETag.findPartSize(reader, matching: info.etag, maxCandidates: 16) != nil
     }
 
@@ -106,7 +105,7 @@ struct ObjectRestorer {
             var size = 0
             // With a known layout the ETag is taken from the bytes as they arrive; otherwise the file is read back
             // and part sizes tried.
-            let layout = knownLayout(info)
+            let layout = try knownLayout(info)
             let streaming = layout.map { StreamingETag(layout: $0) }
             try store.download(key, range: nil) { chunk in
                 streaming?.update(chunk)

@@ -66,6 +66,9 @@ public struct LocalStore: ObjectStore {
         return ObjectInfo(key: key, size: size, etag: etag, lastModified: reader.modified)
     }
 
+    /// Files are stored whole: what s3-put wrote in parts, its sidecar records the layout of.
+    public func firstPart(_ key: String) throws -> FirstPart? { nil }
+
     public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions,
                     ifAbsent: Bool) throws -> WrittenObject {
         if ifAbsent { try refuseIfTaken(key) }

@@ -144,6 +144,10 @@ public protocol ObjectStore: Sendable {
     /// The object's metadata, or nil when there is none under `key`.
     func head(_ key: String) throws -> ObjectInfo?
 
+    /// The first part of a multipart object as the store answers `HEAD ?partNumber=1`, which tells the part size
+    /// of uploads by other clients; nil when the store cannot say (a directory holds no parts).
+    func firstPart(_ key: String) throws -> FirstPart?
+
     /// Stores `body` in one request; `md5` is its digest, checked by the receiver. With `ifAbsent` the write
     /// happens only when nothing is at the key (`If-None-Match: *`), else it throws `WriteNotApplied`.
     func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions,

@@ -41,6 +41,18 @@ public final class S3Client: Sendable {
         }
     }
 
+    /// The first part of a multipart object (`HEAD ?partNumber=1`): its length and the parts count the server
+    /// gives. Nil when there is no such object, or when the server refuses part numbers (an older server).
+    public func headFirstPart(bucket: String, key: String, headers: [(name: String, value: String)] = []) throws -> FirstPart? {
+        do {
+            let response = try send("HEAD", bucket: bucket, key: key, query: [("partNumber", "1")], headers: headers)
+            guard let length = response.headers["content-length"].flatMap(Int.init) else { return nil }
+            return FirstPart(length: length, partsCount: response.headers["x-amz-mp-parts-count"].flatMap(Int.init))
+        } catch let error as S3Error where [400, 404, 416, 501].contains(error.status) && error.code != "NoSuchBucket" {
+            return nil
+        }
+    }
+
     public func putObject(bucket: String, key: String, body: ArraySlice<UInt8>, md5: [UInt8],
                           headers: [(name: String, value: String)]) throws -> WrittenObject {
         let response = try send("PUT", bucket: bucket, key: key,

@@ -50,6 +50,10 @@ public struct S3Store: ObjectStore {
         try client.headObject(bucket: bucket, key: key, headers: keyHeaders)
     }
 
+    public func firstPart(_ key: String) throws -> FirstPart? {
+        try client.headFirstPart(bucket: bucket, key: key, headers: keyHeaders)
+    }
+
     public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions,
                     ifAbsent: Bool) throws -> WrittenObject {
         try Self.conditional {

@@ -197,7 +197,7 @@ func putOne(_ item: PutItem, store: ObjectStore, request: PutRequest, options: U
         // A file can be compared with what is at the key before a byte moves; a stream only once it is read,
         // by the conditional write at its end.
         if !request.force, item.reader.size != nil, let remote = try store.head(key) {
-            if let skipped = try identicalObject(item, remote: remote, url: item.url, catalog: options.catalog,
+            if let skipped = try identicalObject(item, remote: remote, in: store, url: item.url, catalog: options.catalog,
                                                  options: itemOptions) {
                 return .success(PutDone(record: skipped, seconds: Date().timeIntervalSince(started)))
             }
@@ -223,20 +223,28 @@ func putOne(_ item: PutItem, store: ObjectStore, request: PutRequest, options: U
 
 /// An object already at the destination (`remote`) with the same size and ETag as the local file makes the
 /// upload needless. The catalog answers without reading the file when it stored this same file there; otherwise
-/// the file is hashed with the part size the remote ETag implies.
-func identicalObject(_ item: PutItem, remote: ObjectInfo, url: StorageURL, catalog: Catalog?,
+/// the file is hashed with the part layout the store knows (recorded, or the server's first part), else with
+/// the part sizes the remote ETag allows.
+func identicalObject(_ item: PutItem, remote: ObjectInfo, in store: ObjectStore, url: StorageURL, catalog: Catalog?,
                      options: UploadOptions) throws -> Record? {
     guard let size = item.reader.size, remote.size == size else { return nil }
     var layout: PartLayout?
     if let known = try catalog?.storedObject(item.url.description), known.source == item.reader.fingerprint,
        known.record.etag == remote.etag {
         layout = known.record.layout
-    } else if let count = ETag.partCount(remote.etag) {
-        let hinted = remote.recordedLayout?.partSize
-        let preferred = [hinted, PartLayout.forFile(size: size, preferred: options.partSize).partSize].compactMap { $0 }
-        guard let partSize = try ETag.findPartSize(item.reader, matching: remote.etag, preferred: preferred, maxCandidates: 4),
-              ETag.partCount(remote.etag) == count else { return nil }
-        layout = PartLayout(partSize: partSize)
+    } else if ETag.partCount(remote.etag) != nil {
+        let known: PartLayout?
+        // A server whose parts contradict the ETag leaves the layout unknown: not identical, and no guess.
+        do { known = try store.partLayout(of: remote) } catch is PartLayoutConflict { return nil }
+        if let known {
+            guard try ETag.compute(item.reader, layout: known) == remote.etag else { return nil }
+            layout = known
+        } else {
+            let preferred = [PartLayout.forFile(size: size, preferred: options.partSize).partSize]
+            guard let partSize = try ETag.findPartSize(item.reader, matching: remote.etag, preferred: preferred,
+                                                       maxCandidates: 4) else { return nil }
+            layout = PartLayout(partSize: partSize)
+        }
     } else {
         guard try ETag.compute(item.reader, layout: PartLayout(partSize: max(size, 1))) == remote.etag else { return nil }
         layout = PartLayout(partSize: max(size, 1))

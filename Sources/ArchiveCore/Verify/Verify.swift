@@ -51,7 +51,7 @@ public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @es
                 report(url.description, "no such object")
                 return .checkFailed
             }
-            report(url.description, try compareLocal(against, with: info))
+            report(url.description, try compareLocal(against, with: info, in: objectStore))
         }
         return failures > 0 ? .checkFailed : .ok
     }
@@ -108,7 +108,12 @@ func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bo
                 return Check(url: url, problem: "its index cannot be read: \(error)")
             }
         }
-        return Check(url: url, problem: try readBack(objectStore, key: key, record: record, index: index))
+        // The record's layout is s3-put's; the store knows it too for objects other clients wrote.
+        let layout: PartLayout
+        do { layout = try objectStore.partLayout(of: info) ?? record.layout } catch let conflict as PartLayoutConflict {
+            return Check(url: url, problem: conflict.description)
+        }
+        return Check(url: url, problem: try readBack(objectStore, key: key, record: record, layout: layout, index: index))
     } catch {
         return Check(url: url, error: error)
     }
@@ -134,7 +139,7 @@ func compareDirectory(_ against: String, with url: StorageURL, store objectStore
             guard remote[prefix + relative] != nil, let info = try objectStore.head(prefix + relative) else {
                 return Check(url: objectURL.description, problem: "not in the store (local \(against)/\(relative))")
             }
-            return Check(url: objectURL.description, problem: try compareLocal(against + "/" + relative, with: info))
+            return Check(url: objectURL.description, problem: try compareLocal(against + "/" + relative, with: info, in: objectStore))
         } catch {
             return Check(url: objectURL.description, error: error)
         }
@@ -145,20 +150,23 @@ func compareDirectory(_ against: String, with url: StorageURL, store objectStore
     if let thrown { throw thrown }
 }
 
-/// A local file against a stored object: the ETag its bytes give with the object's part layout.
-func compareLocal(_ path: String, with info: ObjectInfo) throws -> String? {
+/// A local file against a stored object: the ETag its bytes give with the object's part layout (recorded, or
+/// the server's first part), else with the part sizes worth trying.
+func compareLocal(_ path: String, with info: ObjectInfo, in store: ObjectStore) throws -> String? {
     let reader = try FileReader(path: path)
     guard reader.size == info.size else { return "size \(info.size) in the store, \(reader.size ?? -1) locally (\(path))" }
-    if let layout = info.recordedLayout {
-        return try ETag.compute(reader, layout: layout) == info.etag ? nil : "the local file \(path) differs (ETag)"
+    let known: PartLayout?
+    do { known = try store.partLayout(of: info) } catch let conflict as PartLayoutConflict { return conflict.description }
+    if let layout = known {
+        return try ETag.compute(reader, layout: layout) == info.etag ? nil
+            : "the local file \(path) differs (ETag)"
     }
     return try ETag.findPartSize(reader, matching: info.etag) != nil ? nil : "the local file \(path) differs (no part size gives ETag \(info.etag))"
 }
 
-/// Reads the object once: its ETag recomputed with the record's layout, and for an archive each file's
-/// SHA-256 at its offset and the whole tar's SHA-256. Returns the problem, or nil.
-func readBack(_ store: ObjectStore, key: String, record: Record, index: ArchiveIndex?) throws -> String? {
-    let layout = record.parts == 1 ? PartLayout(partSize: max(record.size, 1)) : record.layout
+/// Reads the object once: its ETag recomputed with `layout`, and for an archive each file's SHA-256 at its
+/// offset and the whole tar's SHA-256. Returns the problem, or nil.
+func readBack(_ store: ObjectStore, key: String, record: Record, layout: PartLayout, index: ArchiveIndex?) throws -> String? {
     let etagOfStream = StreamingETag(layout: layout)
     let whole = Digest(.sha256)
     let files = (index?.entries ?? []).filter { $0.type == "file" && $0.offset != nil }.sorted { $0.offset! < $1.offset! }
