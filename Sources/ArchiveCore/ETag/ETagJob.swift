@@ -46,7 +46,7 @@ public func runETag(_ request: ETagRequest, quiet: Bool = false,
                 let reader = try spooled(FileReader(path: file))
                 if let found = try target.partSize(matching: reader) {
                     if !quiet {
-                        output(ETag.partCount(target.etag) == nil ? "\(file): OK" : "\(file): OK (part size \(ByteSize.format(found)))")
+                        output(ETag.partCount(target.etag) == nil ? "\(file): OK" : "\(file): OK (part size \(exactSize(found)))")
                     }
                 } else {
                     output("\(file): FAILED")
@@ -135,6 +135,14 @@ struct MatchTarget {
         guard let layout else { return try ETag.findPartSize(reader, matching: etag, preferred: [preferred]) }
         return try ETag.compute(reader, layout: layout) == etag ? layout.partSize : nil
     }
+}
+
+/// A part size as --part-size takes it back: in the largest binary unit that divides it (5500 KiB), else in bytes.
+func exactSize(_ bytes: Int) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        return "\(bytes >> shift) \(unit)"
+    }
+    return "\(bytes) B"
 }
 
 /// Matching tries several part sizes, so a pipe is first copied to a temporary file that can be read again.
