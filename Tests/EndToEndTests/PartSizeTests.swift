@@ -79,6 +79,54 @@ final class PartSizeTests: EndToEndCase {
         }
     }
 
+    /// A store whose parts count disagrees with the ETag: every tool says so, and none guesses a part size.
+    func testPartsCountThatContradictsTheETagIsReported() throws {
+        let bucket = try bucket
+        let local = temp.file("contradicted.bin")
+        try makeRandomFile(local, size: 12_000_000)
+        try awsCopy(local, to: "s3://\(bucket)/contra/contradicted.bin", chunk: "5500KB", endpoint: env.endpoint)
+        let proxy = try PartsCountProxy(upstream: env.endpoint, directory: temp.path, mode: "lie", environment: env.processEnvironment())
+        defer { proxy.stop() }
+        let url = "s3://\(bucket)/contra/contradicted.bin"
+
+        let destination = try makeDirectory("contra")
+        let restore = try s3restore(["--to", destination, "s3://\(bucket)/contra/"], endpoint: proxy.endpoint)
+        XCTAssertEqual(restore.status, 1, restore.summary)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: destination + "/contradicted.bin"))
+        if let report = try onlyReport(in: destination) {
+            let outcome = report.outcomes["contradicted.bin"] ?? ""
+            XCTAssertTrue(outcome.hasPrefix("FAILURE - ") && outcome.contains("4 parts") && outcome.contains("the ETag has 3 parts"), outcome)
+        }
+        let against = try s3verify([url, "--against", local], endpoint: proxy.endpoint)
+        XCTAssertEqual(against.status, 1, against.summary)
+        XCTAssertTrue(against.out.contains("the ETag has 3 parts"), against.out)
+        let match = try s3etag(["--endpoint-url", proxy.endpoint, "--match", url, local])
+        XCTAssertEqual(match.status, 65, match.summary)
+        XCTAssertTrue(String(decoding: match.stderr, as: UTF8.self).contains("part size is unknown"), match.summary)
+    }
+
+    /// A store that refuses part numbers (as older servers do): the common part sizes are tried, as before.
+    func testStoreWithoutPartNumbersFallsBackToCommonPartSizes() throws {
+        let bucket = try bucket
+        let local = temp.file("common.bin")
+        try makeRandomFile(local, size: 20 * MiB + 99)
+        let upload = try aws(["s3", "cp", local, "s3://\(bucket)/common/common.bin"])  // aws-cli's default, 8 MiB
+        XCTAssertEqual(upload.status, 0, upload.summary)
+        let proxy = try PartsCountProxy(upstream: env.endpoint, directory: temp.path, mode: "refuse", environment: env.processEnvironment())
+        defer { proxy.stop() }
+        let url = "s3://\(bucket)/common/common.bin"
+        let match = try s3etag(["--endpoint-url", proxy.endpoint, "--match", url, local])
+        XCTAssertEqual(match.status, 0, match.summary)
+        XCTAssertEqual(match.out, "\(local): OK (part size 8 MiB)\n")
+        let against = try s3verify([url, "--against", local], endpoint: proxy.endpoint)
+        XCTAssertEqual(against.status, 0, against.summary)
+        let destination = try makeDirectory("common")
+        let restore = try s3restore(["--to", destination, "s3://\(bucket)/common/"], endpoint: proxy.endpoint)
+        XCTAssertEqual(restore.status, 0, restore.summary)
+        XCTAssertEqual(try? sha256(ofFile: destination + "/common.bin"), try sha256(ofFile: local))
+        XCTAssertGreaterThan(proxy.refusals(), 0, "the tools asked for part 1")
+    }
+
     // MARK: - Helpers
 
     /// Runs `body` on SeaweedFS (this class's bucket) and on moto (a bucket of its own, removed after).
@@ -193,5 +241,83 @@ final class PartSizeTests: EndToEndCase {
             XCTAssertTrue(report.outcomes[object.name]?.hasPrefix("OK - Self-healed") ?? false,
                           "\(server): \(report.lines.joined(separator: "\n"))", file: file, line: line)
         }
+    }
+}
+
+/// A pass-through proxy to SeaweedFS that changes one answer: `HEAD ?partNumber=1` gets a parts count one too many
+/// ("lie"), or a 400 refusal ("refuse", as from a server that does not know part numbers). The one stand-in here:
+/// no real server can be made to contradict its own ETag; SeaweedFS behind it does all the rest.
+final class PartsCountProxy {
+    let endpoint: String
+    private let process: Process
+    private let logPath: String
+
+    static let script = #"""
+import http.client, http.server, os, sys, threading, urllib.parse
+
+upstream = urllib.parse.urlsplit(sys.argv[1])
+port_file, log_file, mode = sys.argv[2], sys.argv[3], sys.argv[4]
+lock = threading.Lock()
+
+\#(proxyRelay)
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if self.command == "HEAD" and query.get("partNumber") == ["1"]:
+            with lock:
+                with open(log_file, "a") as f:
+                    f.write(self.path + "\n")
+            if mode == "refuse":
+                self.send_response_only(400)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            send_header = self.send_header
+            def lying(name, value):
+                if name.lower() == "x-amz-mp-parts-count":
+                    value = str(int(value) + 1)
+                send_header(name, value)
+            self.send_header = lying
+        relay(self, body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
+"""#
+
+    init(upstream: String, directory: String, mode: String, environment: [String: String]) throws {
+        guard let python = which("python3") else {
+            XCTFail("python3 is not on PATH")
+            throw TestEnvironment.Missing()
+        }
+        let portFile = directory + "/parts-proxy-\(mode).port"
+        logPath = directory + "/parts-proxy-\(mode).log"
+        (process, endpoint) = try startPythonProxy(python: python, script: Self.script,
+                                                   arguments: [upstream, portFile, logPath, mode],
+                                                   portFile: portFile, environment: environment, name: "the parts-count proxy")
+    }
+
+    /// How many `HEAD ?partNumber=1` requests it answered.
+    func refusals() -> Int {
+        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").count
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
     }
 }
