@@ -162,6 +162,28 @@ final class ETagTests: XCTestCase {
         XCTAssertTrue(candidates.allSatisfy { (size + $0 - 1) / $0 == 12 })
     }
 
+    /// The first part's length is the part size only when it splits the object into the parts both the server
+    /// and the ETag count.
+    func testLayoutFromTheFirstPart() {
+        let size = 12_000_000
+        XCTAssertEqual(PartLayout(FirstPart(length: 5_632_000, partsCount: 3), size: size, etagParts: 3),
+                       PartLayout(partSize: 5_632_000))
+        XCTAssertEqual(PartLayout(FirstPart(length: 5_631_901, partsCount: 3), size: size, etagParts: 3)?.partSize, 5_631_901)
+        XCTAssertNil(PartLayout(FirstPart(length: 5_632_000, partsCount: 4), size: size, etagParts: 3), "counts disagree")
+        XCTAssertNil(PartLayout(FirstPart(length: 5_632_000, partsCount: nil), size: size, etagParts: 3), "no count")
+        XCTAssertNil(PartLayout(FirstPart(length: 3_000_000, partsCount: 3), size: size, etagParts: 3), "4 parts of that size")
+        XCTAssertNil(PartLayout(FirstPart(length: 0, partsCount: 3), size: size, etagParts: 3))
+        XCTAssertEqual(PartLayout(FirstPart(length: 8 << 20, partsCount: 2), size: 16 << 20, etagParts: 2)?.partSize, 8 << 20)
+    }
+
+    func testPartSizesPrintExactly() {
+        XCTAssertEqual(exactSize(8 << 20), "8 MiB")
+        XCTAssertEqual(exactSize(5500 * 1024), "5500 KiB")
+        XCTAssertEqual(exactSize(5_631_901), "5631901 B")
+        XCTAssertEqual(exactSize(1 << 30), "1 GiB")
+        XCTAssertEqual(exactSize(1536 << 20), "1536 MiB")
+    }
+
     func testWellFormedETags() {
         XCTAssertTrue(ETag.isWellFormed("d41d8cd98f00b204e9800998ecf8427e"))
         XCTAssertTrue(ETag.isWellFormed("d41d8cd98f00b204e9800998ecf8427e-12"))

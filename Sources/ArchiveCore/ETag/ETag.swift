@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// How an object is cut into parts. Files use one size throughout; a stream of unknown length doubles its part
 /// size every `doublingEvery` parts, so that 10,000 parts reach S3's 5 TiB limit.
@@ -193,21 +194,19 @@ public enum ETag {
     }
 }
 
-/// Results of parallel part hashing, filled in by index under a lock.
-private final class PartDigests: @unchecked Sendable {
-    private let lock = NSLock()
-    private var digests: [[UInt8]]
-    private var error: Error?
+/// Results of parallel part hashing, filled in by index; the first error stops the other workers.
+private final class PartDigests: Sendable {
+    private let state: Mutex<(digests: [[UInt8]], error: Error?)>
 
-    init(count: Int) { digests = Array(repeating: [], count: count) }
+    init(count: Int) { state = Mutex((Array(repeating: [], count: count), nil)) }
 
-    var failed: Bool { lock.withLock { error != nil } }
-    func set(_ index: Int, _ digest: [UInt8]) { lock.withLock { digests[index] = digest } }
-    func fail(_ e: Error) { lock.withLock { if error == nil { error = e } } }
+    var failed: Bool { state.withLock { $0.error != nil } }
+    func set(_ index: Int, _ digest: [UInt8]) { state.withLock { $0.digests[index] = digest } }
+    func fail(_ e: Error) { state.withLock { if $0.error == nil { $0.error = e } } }
     func all() throws -> [[UInt8]] {
-        try lock.withLock {
-            if let error { throw error }
-            return digests
+        try state.withLock {
+            if let error = $0.error { throw error }
+            return $0.digests
         }
     }
 }

@@ -35,11 +35,20 @@ extension ObjectStore {
     public func partLayout(of info: ObjectInfo) throws -> PartLayout? {
         if let layout = info.recordedLayout { return layout }
         guard let count = ETag.partCount(info.etag) else { return PartLayout(partSize: max(info.size, 1)) }
-        guard let first = try firstPart(info.key), let partsCount = first.partsCount else { return nil }
-        let layout = PartLayout(partSize: max(first.length, 1))
-        guard partsCount == count, first.length > 0, layout.parts(total: info.size).count == count else {
+        guard let first = try firstPart(info.key), first.partsCount != nil else { return nil }
+        guard let layout = PartLayout(first, size: info.size, etagParts: count) else {
             throw PartLayoutConflict(url: url(of: info.key), etagParts: count, firstPart: first, size: info.size)
         }
         return layout
+    }
+}
+
+extension PartLayout {
+    /// Parts all of the first one's size but the last, as every common client cuts them; nil unless that gives
+    /// the ETag's and the server's parts count over `size` bytes.
+    public init?(_ first: FirstPart, size: Int, etagParts: Int) {
+        guard first.length > 0, first.partsCount == etagParts else { return nil }
+        self.init(partSize: first.length)
+        guard parts(total: size).count == etagParts else { return nil }
     }
 }
