@@ -38,6 +38,17 @@ final class PartSizeTests: EndToEndCase {
         }
     }
 
+    /// aws-cli's 150MB chunks (150 MiB), over a 160 MB file: two parts, the second short.
+    func testAwsCli150MBChunks() throws {
+        try onBothServers("awscli150") { endpoint, bucket in
+            let local = temp.file("aws-150m.bin")
+            try makeRandomFile(local, size: 160_000_000)
+            try awsCopy(local, to: "s3://\(bucket)/aws150/aws-150m.bin", chunk: "150MB", endpoint: endpoint)
+            try assertRecognised(Foreign(endpoint: endpoint, bucket: bucket, prefix: "aws150/", name: "aws-150m.bin",
+                                         local: local, partSize: 150 * MiB, parts: 2))
+        }
+    }
+
     func testS5cmdPartSize() throws {
         let s5cmd = try requireTool("s5cmd")
         try onBothServers("s5cmd") { endpoint, bucket in
