@@ -73,6 +73,38 @@ final class RestoreListingTests: EndToEndCase {
             XCTAssertNotEqual(report.value("Status"), "SUCCESS", "no SUCCESS for part of a prefix: \(report.lines)")
         }
     }
+
+    /// `run1/` (size 0, as the S3 console's "Create folder" makes) is a folder: the files under it come back
+    /// beneath it, an empty marker is an empty folder, and the marker is no report line.
+    func testFolderMarkersAreFolders() throws {
+        let bucket = try bucket
+        let source = try makeDirectory("src")
+        try makeRandomFile(source + "/a.txt", size: 1234)
+        try makeRandomFile(source + "/b.txt", size: 0)
+        for (key, body) in [("fm/run1/", nil), ("fm/run1/a.txt", "a.txt"), ("fm/run1/empty/", nil),
+                            ("fm/run2/", nil), ("fm/run2/deep/b.txt", "b.txt")] as [(String, String?)] {
+            let put = try aws(["s3api", "put-object", "--bucket", bucket, "--key", key] + (body.map { ["--body", source + "/" + $0] } ?? []))
+            XCTAssertEqual(put.status, 0, "\(key): \(put.summary)")
+        }
+        let destination = try makeDirectory("dest")
+        let result = try s3restore(["--to", destination, "s3://\(bucket)/fm/"])
+        XCTAssertEqual(result.status, 0, result.summary)
+        XCTAssertEqual(allPaths(under: destination).filter { !$0.hasPrefix("_download_status_") },
+                       ["run1", "run1/a.txt", "run1/empty", "run2", "run2/deep", "run2/deep/b.txt"])
+        XCTAssertTrue(isDirectory(destination + "/run1") && isDirectory(destination + "/run1/empty"))
+        XCTAssertEqual(try? sha256(ofFile: destination + "/run1/a.txt"), try sha256(ofFile: source + "/a.txt"))
+        XCTAssertEqual(try? sha256(ofFile: destination + "/run2/deep/b.txt"), try sha256(ofFile: source + "/b.txt"))
+        if let report = try onlyReport(in: destination) {
+            XCTAssertEqual(report.value("Status"), "SUCCESS", report.lines.joined(separator: "\n"))
+            XCTAssertEqual(report.value("Total files"), "2", "the markers are no report lines: \(report.fileLines)")
+        }
+
+        // The marker of the prefix asked for is the destination itself.
+        let inner = try makeDirectory("inner")
+        let again = try s3restore(["--to", inner, "s3://\(bucket)/fm/run1/"])
+        XCTAssertEqual(again.status, 0, again.summary)
+        XCTAssertEqual(allPaths(under: inner).filter { !$0.hasPrefix("_download_status_") }, ["a.txt", "empty"])
+    }
 }
 
 /// A pass-through proxy in python3 that cuts every ListObjectsV2 answer's XML in half (sent whole as HTTP, with

@@ -43,8 +43,8 @@ enum RestoreSource {
     /// `generation`: for --latest, which generation of the URL given this is, for the report's header.
     case archive(url: StorageURL, key: String, generation: String? = nil)
     case object(url: StorageURL, key: String, relativePath: String, info: ObjectInfo?)
-    /// A whole prefix of per-object files, restored under one report.
-    case objects(prefix: StorageURL, items: [(key: String, relativePath: String, info: ObjectInfo?)])
+    /// A whole prefix of per-object files, restored under one report; `folders`: its folder markers' paths.
+    case objects(prefix: StorageURL, items: [(key: String, relativePath: String, info: ObjectInfo?)], folders: [String])
 }
 
 /// s3-restore's whole job. For each file: intact (hash matches) → skipped; damaged → replaced; missing →
@@ -105,14 +105,20 @@ private func restoreSources(_ request: RestoreRequest, stores: OpenStores, readR
             let listed = try objectStore.list(prefix: key)
             let keys = Set(listed.map(\.key))
             var items: [(key: String, relativePath: String, info: ObjectInfo?)] = []
+            var folders: [String] = []
             for object in listed where !object.key.hasSuffix(".index.json") {
-                if keys.contains(object.key + ".index.json") {
+                if object.key.hasSuffix("/"), object.size == 0 {
+                    // A folder marker (the S3 console's "Create folder", and other clients): a folder, never an
+                    // empty file of its name, which would stand in the way of every key below it.
+                    let folder = String(object.key.dropFirst(key.count).dropLast())
+                    if !folder.isEmpty { folders.append(folder) }
+                } else if keys.contains(object.key + ".index.json") {
                     sources.append(.archive(url: url.with(key: url.key + object.key.dropFirst(key.count)), key: object.key))
                 } else {
                     items.append((object.key, String(object.key.dropFirst(key.count)), object))
                 }
             }
-            if !items.isEmpty { sources.append(.objects(prefix: url, items: items)) }
+            if !items.isEmpty || !folders.isEmpty { sources.append(.objects(prefix: url, items: items, folders: folders)) }
             if listed.isEmpty { throw Failure.noInput("\(url): nothing under this prefix: check the bucket and prefix") }
         } else if try objectStore.head(key + ".index.json") != nil {
             sources.append(.archive(url: url, key: key, generation: generation))
@@ -140,14 +146,29 @@ private func restoreOne(_ source: RestoreSource, stores: OpenStores, destination
         guard let files = try restorer.run([(key, relative, info)]) else { return nil }
         report.files = files.map { (ArchivePath($0.path), $0.outcome) }
         return report
-    case .objects(let prefix, let items):
+    case .objects(let prefix, let items, let folders):
         let restorer = ObjectRestorer(store: try stores.store(for: prefix), destination: destination, request: request, warn: warn)
         let id = Paths.name(prefix.key)
         var report = StatusReport(source: prefix.description, sourceLabel: "Prefix", session: id.isEmpty ? "prefix" : id,
                                   bucket: prefix.bucket ?? "(local directory)", destination: destination.root, started: started)
+        // Folders are not report lines (as in an archive's report), unless one cannot be made.
+        let folderFailures = request.dryRun ? [] : folders.compactMap { makeFolder($0, in: destination) }
         guard let files = try restorer.run(items) else { return nil }
-        report.files = files.map { (ArchivePath($0.path), $0.outcome) }
+        report.files = folderFailures + files.map { (ArchivePath($0.path), $0.outcome) }
         return report
+    }
+}
+
+/// Makes the folder a folder marker names (`run1/` under the prefix); its report line when that fails.
+private func makeFolder(_ relative: String, in destination: Destination) -> (path: ArchivePath, outcome: FileOutcome)? {
+    let line = ArchivePath(relative + "/")
+    switch destination.resolve(ArchivePath(relative)) {
+    case .failure(let refusal): return (line, .failed(refusal.description))
+    case .success(let path):
+        do { try Directory.create(path) } catch {
+            return (line, .failed("cannot create the folder: \((error as? Errno)?.description ?? "\(error)")"))
+        }
+        return nil
     }
 }
 

@@ -141,21 +141,22 @@ public final class S3Client: Sendable {
         var idMarker: String?
         let times = S3Times()
         while true {
-            var query: [(name: String, value: String)] = [("uploads", ""), ("encoding-type", "url")]
+            // Not with encoding-type=url: SeaweedFS 4 answers EncodingType url with its keys left raw, and a `+`
+            // decoded as a space would name another upload.
+            var query: [(name: String, value: String)] = [("uploads", "")]
             if !prefix.isEmpty { query.append(("prefix", prefix)) }
             if let keyMarker { query.append(("key-marker", keyMarker)) }
             if let idMarker { query.append(("upload-id-marker", idMarker)) }
             let resource = "s3://\(bucket)/\(prefix)?uploads"
             let response = try send("GET", bucket: bucket, key: nil, query: query)
             let document = try Self.listing(response, resource: resource)
-            let keys = try Self.keyDecoder(document, resource: resource)
             for upload in document.all("Upload") {
                 let initiated = upload.text(of: "Initiated") ?? ""
-                uploads.append(PendingUpload(key: try keys(upload.text(of: "Key") ?? ""), uploadID: upload.text(of: "UploadId") ?? "",
+                uploads.append(PendingUpload(key: upload.text(of: "Key") ?? "", uploadID: upload.text(of: "UploadId") ?? "",
                                              initiated: times.date(initiated) ?? Date()))
             }
             guard document.text(of: "IsTruncated") == "true" else { return uploads }
-            keyMarker = try document.text(of: "NextKeyMarker").map(keys)
+            keyMarker = document.text(of: "NextKeyMarker")
             idMarker = document.text(of: "NextUploadIdMarker")
             if keyMarker == nil {
                 throw S3Error(status: response.status, code: "MalformedResponse",
