@@ -60,7 +60,8 @@ final class RestoreListingTests: EndToEndCase {
         let put = try s3put(names.map { source + "/" + $0 } + ["s3://\(bucket)/cut/"])
         XCTAssertEqual(put.status, 0, put.summary)
 
-        let proxy = try ListingCutProxy(upstream: env.endpoint, directory: temp.file("proxy"), environment: env.processEnvironment())
+        let proxy = try ListingCutProxy(upstream: env.endpoint, directory: temp.file("proxy"), environment: env.processEnvironment(),
+                                        mode: "cut-listing")
         defer { proxy.stop() }
         let destination = try makeDirectory("dest")
         let result = try s3restore(["--to", destination, "s3://\(bucket)/cut/"], endpoint: proxy.endpoint)
@@ -105,12 +106,94 @@ final class RestoreListingTests: EndToEndCase {
         XCTAssertEqual(again.status, 0, again.summary)
         XCTAssertEqual(allPaths(under: inner).filter { !$0.hasPrefix("_download_status_") }, ["a.txt", "empty"])
     }
+
+    /// Best effort, like cat(1): a missing URL and an archive whose index is not an index are each named on stderr
+    /// and in a report of their own; the archives before and after them are restored; the exit status says so.
+    func testOneBadURLDoesNotStopTheOthers() throws {
+        let bucket = try bucket
+        let first = temp.file("src/sess-first"), last = temp.file("src/sess-last")
+        try RestoreTree.make(at: first, bigSizes: [10_000])
+        try RestoreTree.make(at: last, bigSizes: [20_000])
+        let firstURL = "s3://\(bucket)/be/sess-first.tar", lastURL = "s3://\(bucket)/be/sess-last.tar"
+        XCTAssertNotNil(try archiveAndPut(first, to: firstURL))
+        XCTAssertNotNil(try archiveAndPut(last, to: lastURL))
+        let badURL = "s3://\(bucket)/be/sess-bad.tar"
+        let garbage = temp.file("garbage")
+        try Data("not an index\n".utf8).write(to: URL(fileURLWithPath: garbage))
+        for key in ["be/sess-bad.tar", "be/sess-bad.tar.index.json"] {
+            XCTAssertEqual(try aws(["s3api", "put-object", "--bucket", bucket, "--key", key, "--body", garbage]).status, 0)
+        }
+        let missingURL = "s3://\(bucket)/be/sess-missing.tar"
+
+        let destination = try makeDirectory("dest")
+        let result = try s3restore(["--to", destination, firstURL, missingURL, badURL, lastURL])
+        XCTAssertEqual(result.status, 66, "the first failure's status (no such object): \(result.summary)")
+        assertSameFiles(destination + "/sess-first", first)
+        assertSameFiles(destination + "/sess-last", last)
+        XCTAssertTrue(result.err.contains(missingURL), "stderr names the missing URL: \(result.err)")
+        XCTAssertTrue(result.err.contains("sess-bad.tar.index.json"), "stderr names the bad index: \(result.err)")
+        let reports = try statusReports(in: destination).map { try StatusReportFile(path: $0) }
+        XCTAssertEqual(reports.count, 4, "one report per URL: \(reports.map(\.name))")
+        let failed = reports.filter { $0.value("Status") == "COMPLETE FAILURE" }
+        XCTAssertEqual(Set(failed.compactMap { $0.value("Archive") }), [missingURL, badURL], "\(reports.map(\.lines))")
+        for report in failed {
+            XCTAssertEqual(report.fileLines.count, 1, "one FAILURE line naming the archive: \(report.lines)")
+            XCTAssertTrue(report.fileLines.first?.contains(": FAILURE - ") ?? false, "\(report.lines)")
+        }
+        XCTAssertEqual(reports.filter { $0.value("Status") == "SUCCESS" }.count, 2)
+    }
+
+    /// A prefix mixing STANDARD and GLACIER objects (moto keeps storage classes): the readable files come back on
+    /// the first run while the cold ones are asked to thaw; the run exits 75 and their lines say so. Through a
+    /// proxy that holds the thaw (moto would finish it at once).
+    func testMixedPrefixFetchesTheReadableFilesWhileTheColdOnesThaw() throws {
+        let moto = try env.requireMoto()
+        let bucket = uniqueBucketName("mixedprefix")
+        XCTAssertEqual(try aws(["s3", "mb", "s3://\(bucket)"], endpoint: moto).status, 0)
+        defer { _ = try? aws(["s3", "rb", "--force", "s3://\(bucket)"], endpoint: moto) }
+        let source = try makeDirectory("src")
+        let classes = ["a.raw": "STANDARD", "b.raw": "GLACIER", "c.raw": "STANDARD", "d.raw": "DEEP_ARCHIVE"]
+        for (name, storageClass) in classes {
+            try makeRandomFile(source + "/" + name, size: 5000)
+            let put = try aws(["s3api", "put-object", "--bucket", bucket, "--key", "mix/" + name, "--body", source + "/" + name,
+                               "--storage-class", storageClass], endpoint: moto)
+            XCTAssertEqual(put.status, 0, put.summary)
+        }
+        let proxy = try ListingCutProxy(upstream: moto, directory: temp.file("proxy"), environment: env.processEnvironment(),
+                                        mode: "hold-thaw")
+        defer { proxy.stop() }
+        let destination = try makeDirectory("dest")
+        let result = try s3restore(["--to", destination, "s3://\(bucket)/mix/"], endpoint: proxy.endpoint)
+        XCTAssertEqual(result.status, 75, "the cold ones are still thawing: \(result.summary)")
+        XCTAssertEqual(proxy.heldCount(), 2, "one RestoreObject for each cold object")
+        XCTAssertEqual(allPaths(under: destination).filter { !$0.hasPrefix("_download_status_") }, ["a.raw", "c.raw"],
+                       "the readable files are fetched at once")
+        for name in ["a.raw", "c.raw"] {
+            XCTAssertEqual(try? sha256(ofFile: destination + "/" + name), try sha256(ofFile: source + "/" + name))
+        }
+        if let report = try onlyReport(in: destination) {
+            XCTAssertTrue(report.outcomes["b.raw"]?.contains("run the same command again later") ?? false, "\(report.lines)")
+            XCTAssertTrue(report.outcomes["a.raw"]?.hasPrefix("OK - Downloaded and verified") ?? false, "\(report.lines)")
+        }
+
+        // Once thawed (straight from moto now), the next run fetches the cold ones and skips the others.
+        for report in statusReports(in: destination) { try FileManager.default.removeItem(atPath: report) }
+        let second = try s3restore(["--to", destination, "s3://\(bucket)/mix/"], endpoint: moto)
+        XCTAssertEqual(second.status, 0, second.summary)
+        for name in classes.keys {
+            XCTAssertEqual(try? sha256(ofFile: destination + "/" + name), try sha256(ofFile: source + "/" + name), name)
+        }
+        if let report = try onlyReport(in: destination) {
+            XCTAssertEqual(report.outcomes["a.raw"], "OK - Skipped (already exists)")
+            XCTAssertEqual(report.value("Status"), "SUCCESS")
+        }
+    }
 }
 
-/// A pass-through proxy in python3 that cuts every ListObjectsV2 answer's XML in half (sent whole as HTTP, with
-/// its Content-Length, so only the document is broken). This is a stand-in for one fault alone: no real server
-/// can be made to send a listing that does not parse. SeaweedFS behind it does all the work; every other request
-/// passes untouched.
+/// A pass-through proxy in python3 that stands in for one fault alone, which no local server produces:
+/// `cut-listing` cuts every ListObjectsV2 answer's XML in half (sent whole as HTTP, with its Content-Length, so
+/// only the document is broken); `hold-thaw` answers RestoreObject 202 without passing it on, so that the object
+/// stays frozen as it does for hours on AWS (moto thaws at once). The real server behind it does all the rest.
 final class ListingCutProxy {
     let endpoint: String
     private let process: Process
@@ -120,8 +203,13 @@ final class ListingCutProxy {
 import http.client, http.server, sys, threading, urllib.parse, os
 
 upstream = urllib.parse.urlsplit(sys.argv[1])
-port_file, log_file = sys.argv[2], sys.argv[3]
+port_file, log_file, mode = sys.argv[2], sys.argv[3], sys.argv[4]
 lock = threading.Lock()
+
+def note(line):
+    with lock:
+        with open(log_file, "a") as f:
+            f.write(line + "\n")
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -132,6 +220,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        query = urllib.parse.urlsplit(self.path).query.split("&")
+        if mode == "hold-thaw" and self.command == "POST" and "restore" in query:
+            # Accepted, and never passed on: the object stays frozen, as it does for hours on AWS.
+            note("HELD " + self.path)
+            self.send_response_only(202, "Accepted")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
         conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
         for name, value in self.headers.items():
@@ -142,11 +238,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         response = conn.getresponse()
         data = response.read()
         conn.close()
-        if self.command == "GET" and "list-type=2" in self.path and response.status == 200:
+        if mode == "cut-listing" and self.command == "GET" and "list-type=2" in query and response.status == 200:
             data = data[: len(data) // 2]
-            with lock:
-                with open(log_file, "a") as f:
-                    f.write("CUT " + self.path + "\n")
+            note("CUT " + self.path)
         self.send_response_only(response.status, response.reason)
         for name, value in response.getheaders():
             if name.lower() in ("connection", "keep-alive", "transfer-encoding", "content-length"):
@@ -170,7 +264,7 @@ os.rename(port_file + ".tmp", port_file)
 server.serve_forever()
 """#
 
-    init(upstream: String, directory: String, environment: [String: String]) throws {
+    init(upstream: String, directory: String, environment: [String: String], mode: String = "cut-listing") throws {
         guard let python = which("python3") else {
             XCTFail("python3 is not on PATH")
             throw TestEnvironment.Missing()
@@ -178,13 +272,18 @@ server.serve_forever()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let portFile = directory + "/cut-proxy.port"
         logPath = directory + "/cut-proxy.log"
-        (process, endpoint) = try startPythonProxy(python: python, script: Self.script, arguments: [upstream, portFile, logPath],
+        (process, endpoint) = try startPythonProxy(python: python, script: Self.script, arguments: [upstream, portFile, logPath, mode],
                                                    portFile: portFile, environment: environment, name: "the listing-cut proxy")
     }
 
     /// How many listings the proxy cut.
-    func cutCount() -> Int {
-        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").count
+    func cutCount() -> Int { log().filter { $0.hasPrefix("CUT ") }.count }
+
+    /// How many RestoreObject requests the proxy held back.
+    func heldCount() -> Int { log().filter { $0.hasPrefix("HELD ") }.count }
+
+    private func log() -> [String] {
+        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
     func stop() {

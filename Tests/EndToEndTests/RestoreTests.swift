@@ -490,7 +490,7 @@ func isDirectory(_ path: String) -> Bool {
     return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
 }
 
-extension RestoreTests {
+extension EndToEndCase {
     /// The regular files and symlinks under `restored` are those of `source`, with the same bytes and targets.
     func assertSameFiles(_ restored: String, _ source: String, file: StaticString = #filePath, line: UInt = #line) {
         do {
