@@ -188,19 +188,77 @@ final class RestoreListingTests: EndToEndCase {
             XCTAssertEqual(report.value("Status"), "SUCCESS")
         }
     }
+
+    /// A ranged GET of an archive cut halfway is resumed from the first byte not received, for the same archive
+    /// (If-Match its ETag), and the restore is whole.
+    func testCutTransferResumesWithIfMatch() throws {
+        let bucket = try bucket
+        let source = temp.file("src/sess-cut")
+        try RestoreTree.make(at: source, bigSizes: [3 * MiB])
+        let url = "s3://\(bucket)/resume/sess-cut.tar"
+        XCTAssertNotNil(try archiveAndPut(source, to: url))
+        guard let etag = try headObject(bucket, "resume/sess-cut.tar")?.etag else { return XCTFail("no archive") }
+        let proxy = try ListingCutProxy(upstream: env.endpoint, directory: temp.file("proxy"), environment: env.processEnvironment(),
+                                        mode: "cut-get:/resume/sess-cut.tar")
+        defer { proxy.stop() }
+        proxy.go()
+        let destination = try makeDirectory("dest")
+        let result = try s3restore(["--to", destination, "--concurrency", "1", url], endpoint: proxy.endpoint)
+        XCTAssertEqual(result.status, 0, result.summary)
+        XCTAssertTrue(proxy.didCut, "the proxy cut the transfer: \(proxy.log())")
+        XCTAssertEqual(proxy.resumes().count, 1, "\(proxy.log())")
+        XCTAssertTrue(proxy.resumes().first?.hasSuffix("if-match=\"\(etag)\"") ?? false, "\(proxy.log())")
+        assertSameFiles(destination + "/sess-cut", source)
+    }
+
+    /// An object replaced between the cut and the resume answers 412 to If-Match: that file fails, nothing of the
+    /// two objects is spliced into one, no temporary is left.
+    func testObjectChangedBeforeTheResumeFailsThatFile() throws {
+        let bucket = try bucket
+        let source = try makeDirectory("src")
+        try makeRandomFile(source + "/big.bin", size: 4 * MiB)
+        try makeRandomFile(source + "/other.bin", size: 4 * MiB)
+        XCTAssertEqual(try aws(["s3", "cp", source + "/big.bin", "s3://\(bucket)/changed/big.bin"]).status, 0)
+        let proxy = try ListingCutProxy(upstream: env.endpoint, directory: temp.file("proxy"), environment: env.processEnvironment(),
+                                        mode: "cut-get:/changed/big.bin")
+        defer { proxy.stop() }
+        // Once the transfer is cut, the object is replaced (aws-cli, in a shell of its own); then the resume may go.
+        guard let awsPath = which("aws") else { return XCTFail("aws-cli is not on PATH") }
+        let replacer = Process()
+        replacer.executableURL = URL(fileURLWithPath: "/bin/bash")
+        replacer.arguments = ["-c", #"while [ ! -e "$1.cutdone" ]; do sleep 0.05; done; "$2" --endpoint-url "$3" s3 cp "$4" "$5" >/dev/null; touch "$1.go""#,
+                              "bash", proxy.logPath, awsPath, env.endpoint, source + "/other.bin", "s3://\(bucket)/changed/big.bin"]
+        replacer.environment = env.processEnvironment()
+        try replacer.run()
+        defer { if replacer.isRunning { replacer.terminate() } }
+        let destination = try makeDirectory("dest")
+        let result = try s3restore(["--to", destination, "s3://\(bucket)/changed/big.bin"], endpoint: proxy.endpoint)
+        replacer.waitUntilExit()
+        XCTAssertEqual(replacer.terminationStatus, 0, "aws s3 cp replaced the object")
+        XCTAssertEqual(result.status, 1, result.summary)
+        XCTAssertEqual(proxy.resumes().count, 1, "\(proxy.log())")
+        XCTAssertTrue(proxy.resumes().first?.contains("if-match=\"") ?? false, "\(proxy.log())")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: destination + "/big.bin"), "no spliced file")
+        XCTAssertEqual(leftoverTemporaryFiles(under: destination), [])
+        if let report = try onlyReport(in: destination) {
+            XCTAssertTrue(report.outcomes["big.bin"]?.contains("changed while it was being downloaded") ?? false, "\(report.lines)")
+        }
+    }
 }
 
 /// A pass-through proxy in python3 that stands in for one fault alone, which no local server produces:
 /// `cut-listing` cuts every ListObjectsV2 answer's XML in half (sent whole as HTTP, with its Content-Length, so
 /// only the document is broken); `hold-thaw` answers RestoreObject 202 without passing it on, so that the object
-/// stays frozen as it does for hours on AWS (moto thaws at once). The real server behind it does all the rest.
+/// stays frozen as it does for hours on AWS (moto thaws at once); `cut-get:KEY` drops the connection halfway
+/// through the first GET of KEY, and holds the next one until the test says go (no server drops a transfer on
+/// cue, nor lets an object change between two requests of one download). The real server does all the rest.
 final class ListingCutProxy {
     let endpoint: String
     private let process: Process
-    private let logPath: String
+    let logPath: String
 
     static let script = #"""
-import http.client, http.server, sys, threading, urllib.parse, os
+import http.client, http.server, sys, threading, time, urllib.parse, os
 
 upstream = urllib.parse.urlsplit(sys.argv[1])
 port_file, log_file, mode = sys.argv[2], sys.argv[3], sys.argv[4]
@@ -228,6 +286,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if mode.startswith("cut-get:") and self.command == "GET" and urllib.parse.urlsplit(self.path).path.endswith(mode[8:]):
+            with lock:
+                first = not os.path.exists(log_file + ".cut")
+                if first:
+                    open(log_file + ".cut", "w").close()
+            if not first:
+                note("RESUME %s range=%s if-match=%s" % (self.path, self.headers.get("Range"), self.headers.get("If-Match")))
+                # The test may change the object between the cut and the resume.
+                for _ in range(600):
+                    if os.path.exists(log_file + ".go"):
+                        break
+                    time.sleep(0.05)
         conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
         conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
         for name, value in self.headers.items():
@@ -252,6 +322,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
+            if mode.startswith("cut-get:") and self.command == "GET" and urllib.parse.urlsplit(self.path).path.endswith(mode[8:]) \
+                    and not os.path.exists(log_file + ".cutdone"):
+                open(log_file + ".cutdone", "w").close()
+                # Half the body, then the connection drops, as a reset mid-transfer would.
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                note("CUT %s range=%s" % (self.path, self.headers.get("Range")))
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            note("PASSED %s %d" % (self.path, response.status))
             self.wfile.write(data)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
@@ -282,7 +363,17 @@ server.serve_forever()
     /// How many RestoreObject requests the proxy held back.
     func heldCount() -> Int { log().filter { $0.hasPrefix("HELD ") }.count }
 
-    private func log() -> [String] {
+    /// The resumed GETs, as "RESUME path range=... if-match=...".
+    func resumes() -> [String] { log().filter { $0.hasPrefix("RESUME ") } }
+
+    /// Whether the first GET of the key was cut.
+    var didCut: Bool { log().contains { $0.hasPrefix("CUT ") } }
+
+    /// Lets the resumed GET go on.
+    func go() { FileManager.default.createFile(atPath: logPath + ".go", contents: nil) }
+
+    /// All the proxy noted.
+    func log() -> [String] {
         ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 

@@ -114,7 +114,7 @@ struct ObjectRestorer {
             // and part sizes tried.
             let layout = knownLayout(info)
             let streaming = layout.map { StreamingETag(layout: $0) }
-            try store.download(key, range: nil) { chunk in
+            try store.download(key, range: nil, ifMatch: info.etag) { chunk in
                 streaming?.update(chunk)
                 try writer.write(chunk)
                 size += chunk.count

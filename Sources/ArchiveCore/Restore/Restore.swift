@@ -298,7 +298,11 @@ struct ArchiveRestorer {
                 for file in plan.fetch { warn("(dry run) would fetch \(file.entry.path) (\(ByteSize.format(file.entry.size)))") }
             }
             guard try ensureReadable(store, keys: [key], request: request, warn: warn).isEmpty else { return nil }
-            if !request.dryRun { fetchRanges(coalesce(plan.fetch), outcomes: outcomes) }
+            if !request.dryRun {
+                // The archive's ETag, so that a ranged GET resumed after a cut is known to read the same archive.
+                let etag = try store.head(key)?.etag
+                fetchRanges(coalesce(plan.fetch), etag: etag, outcomes: outcomes)
+            }
         }
         if !request.dryRun {
             for (entry, path) in plan.links { outcomes.set(entry.path, makeLink(entry, at: path, outcomes: outcomes)) }
@@ -381,17 +385,17 @@ struct ArchiveRestorer {
 
     /// Fetches the ranges on the transfer engine, `concurrency` requests at once whatever the core count; each
     /// file's bytes are written to a temporary name, hashed, and renamed only when the SHA-256 matches the index.
-    func fetchRanges(_ ranges: [FetchRange], outcomes: Outcomes) {
+    func fetchRanges(_ ranges: [FetchRange], etag: String?, outcomes: Outcomes) {
         let engine = TransferEngine(concurrency: min(request.concurrency, max(1, ranges.count)))
-        engine.forEach(ranges) { fetch($0, outcomes: outcomes) }
+        engine.forEach(ranges) { fetch($0, etag: etag, outcomes: outcomes) }
     }
 
-    private func fetch(_ range: FetchRange, outcomes: Outcomes) {
+    private func fetch(_ range: FetchRange, etag: String?, outcomes: Outcomes) {
         let splitter = RangeSplitter(range: range, destination: destination, outcomes: outcomes)
         do {
             try splitter.finishEmptyFiles()
             if !splitter.isComplete {
-                try store.download(key, range: range.start...(range.end - 1)) { try splitter.receive($0) }
+                try store.download(key, range: range.start...(range.end - 1), ifMatch: etag) { try splitter.receive($0) }
             }
             if !splitter.isComplete { throw Failure.io("the download ended early") }
         } catch {

@@ -173,24 +173,46 @@ public final class S3Client: Sendable {
     }
 
     /// Streams an object (or `range` of it) to `receive`. A transfer cut short is resumed from the first byte not
-    /// yet delivered, so `receive` sees every byte once, in order.
+    /// yet delivered, so `receive` sees every byte once, in order. The resume asks for the same object
+    /// (`If-Match: etag`, when the caller knows it) and must be answered 206: a 200 (the whole object again) or a
+    /// 412 (the object changed) fails the download instead of splicing two objects.
     public func download(bucket: String, key: String, range: ClosedRange<Int>?, headers: [(name: String, value: String)],
-                         receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+                         ifMatch etag: String? = nil, receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         var delivered = 0
-        _ = try retrying(resource: "s3://\(bucket)/\(key)", isBucketRequest: false) {
+        let resource = "s3://\(bucket)/\(key)"
+        _ = try retrying(resource: resource, isBucketRequest: false) {
             var requestHeaders = headers
             let start = (range?.lowerBound ?? 0) + delivered
-            if range != nil || delivered > 0 {
-                requestHeaders.append(("Range", "bytes=\(start)-" + (range.map { String($0.upperBound) } ?? "")))
-            }
+            let ranged = range != nil || delivered > 0
+            if ranged { requestHeaders.append(("Range", "bytes=\(start)-" + (range.map { String($0.upperBound) } ?? ""))) }
+            if delivered > 0, let etag { requestHeaders.append(("If-Match", "\"\(etag)\"")) }
+            // A server that ignores Range sends more than was asked: stopped at the first byte too many.
+            let allowed = range.map { $0.upperBound + 1 - start }
+            var received = 0
             let request = signedRequest("GET", bucket: bucket, key: key, query: [], headers: requestHeaders, body: [])
-            return try pool.withConnection { connection in
+            let response = try pool.withConnection { connection in
                 try connection.perform(request) { chunk in
+                    received += chunk.count
+                    if let allowed, received > allowed { throw Self.rangeIgnored(resource, start: start, status: 200) }
                     try receive(chunk)
                     delivered += chunk.count
                 }
             }
+            if response.status == 412 {
+                throw S3Error(status: 412, code: "ObjectChanged", message: "the object changed while it was being downloaded "
+                              + "(its ETag is no longer \(etag ?? "?")): run again", resource: resource)
+            }
+            if ranged, (200..<300).contains(response.status), response.status != 206 {
+                throw Self.rangeIgnored(resource, start: start, status: response.status)
+            }
+            return response
         }
+    }
+
+    private static func rangeIgnored(_ resource: String, start: Int, status: Int) -> S3Error {
+        S3Error(status: status, code: "RangeIgnored",
+                message: "a ranged GET from byte \(start) was answered \(status), not 206 Partial Content: the bytes cannot be trusted",
+                resource: resource)
     }
 
     /// Every object under `prefix` (ListObjectsV2, all pages).
