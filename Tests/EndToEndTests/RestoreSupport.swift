@@ -178,10 +178,11 @@ struct StatusReportFile {
         lines = all
     }
 
-    /// The lines between "Files:" and the blank line before "Summary:".
+    /// The lines between "Files:" (and its "------") and the blank line before "Summary:".
     var fileLines: [String] {
         guard let start = lines.firstIndex(of: "Files:") else { return [] }
-        let rest = lines[(start + 1)...]
+        var rest = lines[(start + 1)...]
+        if rest.first == "------" { rest = rest.dropFirst() }
         return Array(rest.prefix { !$0.isEmpty })
     }
 

@@ -37,40 +37,42 @@ final class RestoreTests: EndToEndCase {
         guard let report = try onlyReport(in: destination) else { return }
         XCTAssertTrue(matches(report.name, "^_download_status_\(session)_[0-9]{8}_[0-9]{6}\\.txt$"), report.name)
         let lines = report.lines
+        // One line per file, in key order (bytes), whatever the index's order.
         let expectedFiles = index.entries.filter { ($0["type"] as? String) != "directory" }.compactMap { $0["path"] as? String }
+            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         XCTAssertGreaterThanOrEqual(expectedFiles.count, 12, "the index lists the session's files and links")
-        XCTAssertEqual(lines.count, 10 + expectedFiles.count + 6, "report:\n\(lines.joined(separator: "\n"))")
-        guard lines.count == 10 + expectedFiles.count + 6 else { return }
-        XCTAssertEqual(lines[0], "Download Status Report")
-        XCTAssertEqual(lines[1], String(repeating: "=", count: "Download Status Report".count))
-        XCTAssertEqual(lines[2], "")
-        XCTAssertEqual(lines[3], "Archive: \(url)")
-        XCTAssertEqual(lines[4], "Session: \(session)")
-        XCTAssertEqual(lines[5], "Bucket: \(bucket)")
-        XCTAssertTrue(matches(lines[6], "^Timestamp: [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} UTC$"), lines[6])
+        XCTAssertEqual(lines.count, 11 + expectedFiles.count + 7, "report:\n\(lines.joined(separator: "\n"))")
+        guard lines.count == 11 + expectedFiles.count + 7 else { return }
+        // The layout its readers already parse, label for label; our Archive: line follows Destination:.
+        XCTAssertEqual(lines[0], "S3 Download Status Report")
+        XCTAssertEqual(lines[1], "=========================")
+        XCTAssertEqual(lines[2], "Raw File ID: \(session)")
+        XCTAssertEqual(lines[3], "Project ID: -", "the key has no project-P folder")
+        XCTAssertEqual(lines[4], "S3 Bucket: \(bucket)")
+        XCTAssertTrue(matches(lines[5], "^Timestamp: [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} UTC$"), lines[5])
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "'Timestamp: 'yyyy-MM-dd HH:mm:ss' UTC'"
-        if let stamp = formatter.date(from: lines[6]) {
+        if let stamp = formatter.date(from: lines[5]) {
             XCTAssertGreaterThanOrEqual(stamp.timeIntervalSince1970, before.timeIntervalSince1970.rounded(.down) - 1, "timestamp is the run's")
             XCTAssertLessThanOrEqual(stamp.timeIntervalSince1970, after.timeIntervalSince1970 + 1, "timestamp is the run's")
             formatter.dateFormat = "yyyyMMdd_HHmmss"
             XCTAssertEqual(report.name, "_download_status_\(session)_\(formatter.string(from: stamp)).txt",
                            "the file name carries the report's timestamp")
         } else {
-            XCTFail("unparsable timestamp: \(lines[6])")
+            XCTFail("unparsable timestamp: \(lines[5])")
         }
-        XCTAssertEqual(lines[7], "Destination: \(destination)")
-        XCTAssertEqual(lines[8], "")
-        XCTAssertEqual(lines[9], "Files:")
+        XCTAssertEqual(lines[6], "Destination: \(destination)")
+        XCTAssertEqual(lines[7], "Archive: \(url)")
+        XCTAssertEqual(Array(lines[8...10]), ["", "Files:", "------"])
         let sizes = Dictionary(index.entries.compactMap { entry -> (String, Int)? in
             guard let path = entry["path"] as? String, let size = (entry["size"] as? NSNumber)?.intValue else { return nil }
             return (path, size)
         }, uniquingKeysWith: { a, _ in a })
         for (position, path) in expectedFiles.enumerated() {
-            let line = lines[10 + position]
-            XCTAssertTrue(line.hasPrefix(path + ": "), "line \(11 + position) should be for \(path): \(line)")
+            let line = lines[11 + position]
+            XCTAssertTrue(line.hasPrefix(path + ": "), "line \(12 + position) should be for \(path): \(line)")
             let outcome = String(line.dropFirst(path.count + 2))
             XCTAssertTrue(matches(outcome, "^OK - Downloaded and verified \\([0-9]+\\.[0-9] MB in [0-9]+\\.[0-9]s\\)$"), line)
             if let size = sizes[path], size >= MiB, (index.entries.first { ($0["path"] as? String) == path }?["type"] as? String) == "file" {
@@ -78,7 +80,7 @@ final class RestoreTests: EndToEndCase {
             }
         }
         let n = expectedFiles.count
-        XCTAssertEqual(Array(lines[(10 + n)...]), ["", "Summary:", "Total files: \(n)", "Successful: \(n)", "Failed: 0",
+        XCTAssertEqual(Array(lines[(11 + n)...]), ["", "Summary:", "--------", "Total files: \(n)", "Successful: \(n)", "Failed: 0",
                                                   "Status: SUCCESS"])
     }
 
@@ -170,7 +172,7 @@ final class RestoreTests: EndToEndCase {
         XCTAssertEqual(allPaths(under: destination).filter { !$0.hasPrefix("_download_status_") }, names)
         if let report = try onlyReport(in: destination) {
             XCTAssertEqual(report.value("Prefix"), "s3://\(bucket)/raw/", report.lines.joined(separator: "\n"))
-            XCTAssertEqual(report.value("Bucket"), bucket)
+            XCTAssertEqual(report.value("S3 Bucket"), bucket)
             XCTAssertEqual(report.fileLines.map { String($0.prefix { $0 != ":" }) }, names)
             for name in names {
                 XCTAssertTrue(report.outcomes[name]?.hasPrefix("OK - Downloaded and verified (") ?? false, "\(name): \(report.outcomes[name] ?? "no line")")
@@ -490,7 +492,7 @@ func isDirectory(_ path: String) -> Bool {
     return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
 }
 
-extension RestoreTests {
+extension EndToEndCase {
     /// The regular files and symlinks under `restored` are those of `source`, with the same bytes and targets.
     func assertSameFiles(_ restored: String, _ source: String, file: StaticString = #filePath, line: UInt = #line) {
         do {

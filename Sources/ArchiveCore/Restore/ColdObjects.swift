@@ -1,10 +1,10 @@
 import Foundation
 
 /// Cold objects: readable now, or asked to thaw (once each: never while a restore is under way, never for an
-/// object not in cold storage), then waited for together with `--wait`. Returns false when some object is still
-/// frozen and the caller should come back later.
+/// object not in cold storage), then waited for together with `--wait`. Returns the keys still frozen (none: all
+/// readable); the caller comes back later for those.
 func ensureReadable(_ store: ObjectStore, keys: [String], request: RestoreRequest,
-                    warn: @Sendable (String) -> Void) throws -> Bool {
+                    warn: @Sendable (String) -> Void) throws -> [String] {
     var frozen: [(key: String, storageClass: String)] = []
     for key in keys {
         let url = store.url(of: key)
@@ -22,7 +22,7 @@ func ensureReadable(_ store: ObjectStore, keys: [String], request: RestoreReques
         }
         frozen.append((key, info.storageClass))
     }
-    if frozen.isEmpty { return true }
+    if frozen.isEmpty { return [] }
     guard request.wait, !request.dryRun else {
         let deep = frozen.contains { $0.storageClass == "DEEP_ARCHIVE" }
         let hint = deep ? (request.tier == "Bulk" ? "up to 48 hours" : "up to 12 hours")
@@ -30,7 +30,7 @@ func ensureReadable(_ store: ObjectStore, keys: [String], request: RestoreReques
         if !request.dryRun {
             warn("\(frozen.count) object(s) not readable yet (typically \(hint)): run the same command again later, or add --wait")
         }
-        return false
+        return frozen.map(\.key)
     }
     let deadline = Date().addingTimeInterval(request.timeout)
     var pause = 2.0
@@ -46,5 +46,5 @@ func ensureReadable(_ store: ObjectStore, keys: [String], request: RestoreReques
             return !now.isReadable
         }
     }
-    return true
+    return []
 }

@@ -7,8 +7,10 @@ struct ObjectRestorer {
     let request: RestoreRequest
     let warn: @Sendable (String) -> Void
 
-    /// Each file's outcome, in order; nil when some object is in cold storage and not readable yet.
-    func run(_ items: [(key: String, relativePath: String, info: ObjectInfo?)]) throws -> [(path: String, outcome: FileOutcome)]? {
+    /// Each file's outcome, in order, and how many objects are in cold storage and not readable yet (their lines
+    /// say so): the readable ones are fetched meanwhile.
+    func run(_ items: [(key: String, relativePath: String, info: ObjectInfo?)]) throws
+        -> (files: [(path: String, outcome: FileOutcome)], pending: Int) {
         var results: [(path: String, outcome: FileOutcome)] = []
         var needed: [Needed] = []
         var thrown: Error?
@@ -32,15 +34,19 @@ struct ObjectRestorer {
         // Every cold object is asked to thaw before any is waited for. Those the HEAD above found readable need
         // no second look: thousands of small objects would otherwise be asked about twice, one at a time.
         let frozen = needed.filter { !$0.info.isReadable }.map(\.key)
-        guard try ensureReadable(store, keys: frozen, request: request, warn: warn) else { return nil }
-        if request.dryRun { return results }
+        let thawing = Set(try ensureReadable(store, keys: frozen, request: request, warn: warn))
+        for item in needed where thawing.contains(item.key) {
+            results.append((item.relativePath, .failed("not readable yet: being restored from \(item.info.storageClass); run the same command again later")))
+        }
+        if request.dryRun { return (results, thawing.count) }
+        let readable = needed.filter { !thawing.contains($0.key) }
         // Objects come down side by side, `concurrency` at once, their outcomes kept in the listing's order.
-        engine.map(needed, { item in
+        engine.map(readable, { item in
             fetch(item.key, info: item.info, to: item.path, damaged: item.damaged)
         }) { position, outcome in
-            results.append((needed[position].relativePath, outcome))
+            results.append((readable[position].relativePath, outcome))
         }
-        return results
+        return (results, thawing.count)
     }
 
     struct Item: Sendable {
@@ -107,7 +113,7 @@ struct ObjectRestorer {
             // and part sizes tried.
             let layout = try knownLayout(info)
             let streaming = layout.map { StreamingETag(layout: $0) }
-            try store.download(key, range: nil) { chunk in
+            try store.download(key, range: nil, ifMatch: info.etag) { chunk in
                 streaming?.update(chunk)
                 try writer.write(chunk)
                 size += chunk.count

@@ -26,14 +26,18 @@ public struct RestoreRequest: Sendable {
     }
 }
 
-/// How a restore ended, for the exit status: 0 all good, 1 some files failed, 75 objects still being thawed.
+/// How a restore ended, for the exit status: 0 all good, 75 objects still being thawed, else 1 when some files
+/// failed, or the status of the first URL that could not be restored at all (66 no such object, 77 refused...).
 public struct RestoreOutcome: Sendable {
     public var reports: [String] = []
     public var failedFiles = 0
     public var pendingObjects = 0
+    /// URLs (archives, prefixes, records) that could not be restored at all, each with why.
+    public var failedSources: [(url: String, error: String, status: ExitStatus)] = []
 
     public var exitStatus: ExitStatus {
         if pendingObjects > 0 { return .tryAgainLater }
+        if let first = failedSources.first { return first.status }
         return failedFiles > 0 ? .checkFailed : .ok
     }
 }
@@ -43,8 +47,23 @@ enum RestoreSource {
     /// `generation`: for --latest, which generation of the URL given this is, for the report's header.
     case archive(url: StorageURL, key: String, generation: String? = nil)
     case object(url: StorageURL, key: String, relativePath: String, info: ObjectInfo?)
-    /// A whole prefix of per-object files, restored under one report.
-    case objects(prefix: StorageURL, items: [(key: String, relativePath: String, info: ObjectInfo?)])
+    /// A whole prefix of per-object files, restored under one report; `folders`: its folder markers' paths.
+    case objects(prefix: StorageURL, items: [(key: String, relativePath: String, info: ObjectInfo?)], folders: [String])
+
+    /// The URL, the name its report goes by, and its label, for the report of a source that failed as a whole.
+    var identity: (url: String, name: String, label: String) {
+        switch self {
+        case .archive(let url, let key, _): return (url.description, Paths.name(key), "Archive")
+        case .object(let url, _, let relative, _): return (url.description, Paths.name(relative), "Object")
+        case .objects(let prefix, _, _): return (prefix.description, prefixName(prefix), "Prefix")
+        }
+    }
+}
+
+/// A prefix's report goes by its last folder's name.
+func prefixName(_ prefix: StorageURL) -> String {
+    let id = Paths.name(prefix.key)
+    return id.isEmpty ? "prefix" : id
 }
 
 /// s3-restore's whole job. For each file: intact (hash matches) → skipped; damaged → replaced; missing →
@@ -55,18 +74,34 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
                     warn: @escaping @Sendable (String) -> Void) throws -> RestoreOutcome {
     let destination = try Destination(request.destination)
     let stores = OpenStores(s3: request.s3)
-    // Every URL is looked at before anything is fetched.
+    // Every URL is looked at before anything is fetched; one that cannot be is a failure of its own.
     let sources = try restoreSources(request, stores: stores, readRecords: readRecords)
 
     var outcome = RestoreOutcome()
     let started = Date()
-    for source in sources {
-        guard let report = try restoreOne(source, stores: stores, destination: destination, request: request,
-                                          started: started, warn: warn) else {
-            outcome.pendingObjects += 1
-            continue
+    for planned in sources {
+        let restored: Restored
+        switch planned {
+        case .failed(let url, let name, let label, let error):
+            restored = failed(url: url, name: name, label: label, error: error, destination: destination, started: started)
+        case .source(let source):
+            do {
+                restored = try restoreOne(source, stores: stores, destination: destination, request: request,
+                                          started: started, warn: warn)
+            } catch let error where !(error is LocalFileError) {
+                // Best effort, like cat(1): one archive whose index cannot be read, or one transport error, is
+                // that archive's failure, and the URLs after it are still restored.
+                let (url, name, label) = source.identity
+                restored = failed(url: url, name: name, label: label, error: error, destination: destination, started: started)
+            }
         }
-        outcome.failedFiles += report.failed
+        outcome.pendingObjects += restored.pending
+        if let failure = restored.failure {
+            warn(failure.message)
+            outcome.failedSources.append((failure.url, failure.message, failure.status))
+        }
+        guard let report = restored.report else { continue }
+        outcome.failedFiles += report.failed - restored.pending
         if !request.dryRun {
             // Files are renamed into place unsynced; one flush of the file system before each report makes them durable.
             do { try Directory.syncFileSystem(containing: destination.rootPath) } catch {
@@ -79,75 +114,152 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
     return outcome
 }
 
+/// What restoring one URL gave: its report (nil when only waiting for thaws), the objects still thawing, and,
+/// when the URL could not be restored at all, why.
+struct Restored {
+    var report: StatusReport?
+    var pending: Int
+    var failure: (url: String, message: String, status: ExitStatus)?
+}
+
+/// A URL that could not be restored at all: a report of one FAILURE line named after the URL's object, and the
+/// message for stderr. A wait for a thaw that ran out of time counts as still pending.
+private func failed(url: String, name: String, label: String, error: Error, destination: Destination,
+                    started: Date) -> Restored {
+    let message = String(describing: error)
+    let status = (error as? ReportableError)?.exitStatus ?? .checkFailed
+    var report = StatusReport(source: url, sourceLabel: label, session: name,
+                              bucket: (try? StorageURL(parsing: url))?.bucket ?? "(local directory)",
+                              destination: destination.root, started: started)
+    report.files = [(ArchivePath(name), .failed(message))]
+    return Restored(report: report, pending: status == .tryAgainLater ? 1 : 0,
+                    failure: (url, message.contains(url) ? message : "\(url): \(message)", status))
+}
+
+/// One URL as planned: something to restore, or a failure already (no such object, a listing that broke).
+enum PlannedSource {
+    case source(RestoreSource)
+    case failed(url: String, name: String, label: String, error: Error)
+}
+
 /// What the URLs name: archives (with an index beside them), single objects, and prefixes of per-object files.
-private func restoreSources(_ request: RestoreRequest, stores: OpenStores, readRecords: () throws -> [Record]) throws -> [RestoreSource] {
-    var sources: [RestoreSource] = []
+/// A URL that names nothing, or cannot be looked at, is planned as a failure and the others are still restored;
+/// records that do not parse stop the run (exit 65), as a usage error would.
+private func restoreSources(_ request: RestoreRequest, stores: OpenStores,
+                            readRecords: () throws -> [Record]) throws -> [PlannedSource] {
+    var sources: [PlannedSource] = []
     for text in request.urls {
         if text == "-" {
             for record in try readRecords() {
-                let url = try StorageURL(parsing: record.url)
-                let key = Storage.key(of: url)
-                sources.append(record.index != nil ? .archive(url: url, key: key)
-                    : .object(url: url, key: key, relativePath: Paths.name(key), info: nil))
+                do {
+                    let url = try StorageURL(parsing: record.url)
+                    let key = Storage.key(of: url)
+                    sources.append(.source(record.index != nil ? .archive(url: url, key: key)
+                        : .object(url: url, key: key, relativePath: Paths.name(key), info: nil)))
+                } catch {
+                    sources.append(.failed(url: record.url, name: Paths.name(record.url), label: "Object", error: error))
+                }
             }
             continue
         }
-        var url = try StorageURL(parsing: text)
-        let objectStore = try stores.store(for: url)
-        var key = Storage.key(of: url)
-        var generation: String?
-        if request.latest, !url.isPrefix, let newest = try Generation.stored(key, in: objectStore).last {
-            generation = "\(newest.number), the latest of \(url)"
-            key = newest.object.key
-            url = url.with(key: key)
-        }
-        if url.isPrefix {
-            let listed = try objectStore.list(prefix: key)
-            let keys = Set(listed.map(\.key))
-            var items: [(key: String, relativePath: String, info: ObjectInfo?)] = []
-            for object in listed where !object.key.hasSuffix(".index.json") {
-                if keys.contains(object.key + ".index.json") {
-                    sources.append(.archive(url: url.with(key: url.key + object.key.dropFirst(key.count)), key: object.key))
-                } else {
-                    items.append((object.key, String(object.key.dropFirst(key.count)), object))
-                }
-            }
-            if !items.isEmpty { sources.append(.objects(prefix: url, items: items)) }
-            if listed.isEmpty { throw Failure.noInput("\(url): nothing under this prefix: check the bucket and prefix") }
-        } else if try objectStore.head(key + ".index.json") != nil {
-            sources.append(.archive(url: url, key: key, generation: generation))
-        } else if let info = try objectStore.head(key) {
-            sources.append(.object(url: url, key: key, relativePath: Paths.name(key), info: info))
-        } else {
-            throw Failure.noInput("\(url): no such object (and no \(url.key).index.json): check the URL")
+        do {
+            sources += try look(at: text, request: request, stores: stores).map { .source($0) }
+        } catch {
+            let isPrefix = text.hasSuffix("/")
+            let name = isPrefix ? Paths.name(String(text.dropLast())) : Paths.name(text)
+            sources.append(.failed(url: text, name: name.isEmpty ? "prefix" : name, label: isPrefix ? "Prefix" : "Archive",
+                                   error: error))
         }
     }
     return sources
 }
 
-/// Restores one archive, object or prefix; its report, or nil when something is still thawing.
+/// What one URL names: an archive, an object, or a prefix's archives and objects.
+private func look(at text: String, request: RestoreRequest, stores: OpenStores) throws -> [RestoreSource] {
+    var url = try StorageURL(parsing: text)
+    let objectStore = try stores.store(for: url)
+    var key = Storage.key(of: url)
+    var generation: String?
+    if request.latest, !url.isPrefix, let newest = try Generation.stored(key, in: objectStore).last {
+        generation = "\(newest.number), the latest of \(url)"
+        key = newest.object.key
+        url = url.with(key: key)
+    }
+    if url.isPrefix { return try prefixSources(url, key: key, store: objectStore) }
+    if try objectStore.head(key + ".index.json") != nil {
+        return [.archive(url: url, key: key, generation: generation)]
+    } else if let info = try objectStore.head(key) {
+        return [.object(url: url, key: key, relativePath: Paths.name(key), info: info)]
+    }
+    throw Failure.noInput("\(url): no such object (and no \(url.key).index.json): check the URL")
+}
+
+/// A prefix's archives (objects with an index beside them), and its other objects under one report.
+private func prefixSources(_ url: StorageURL, key: String, store: ObjectStore) throws -> [RestoreSource] {
+    let listed = try store.list(prefix: key)
+    if listed.isEmpty { throw Failure.noInput("\(url): nothing under this prefix: check the bucket and prefix") }
+    let keys = Set(listed.map(\.key))
+    var sources: [RestoreSource] = []
+    var items: [(key: String, relativePath: String, info: ObjectInfo?)] = []
+    var folders: [String] = []
+    for object in listed where !object.key.hasSuffix(".index.json") {
+        if object.key.hasSuffix("/"), object.size == 0 {
+            // A folder marker (the S3 console's "Create folder", and other clients): a folder, never an
+            // empty file of its name, which would stand in the way of every key below it.
+            let folder = String(object.key.dropFirst(key.count).dropLast())
+            if !folder.isEmpty { folders.append(folder) }
+        } else if keys.contains(object.key + ".index.json") {
+            sources.append(.archive(url: url.with(key: url.key + object.key.dropFirst(key.count)), key: object.key))
+        } else {
+            items.append((object.key, String(object.key.dropFirst(key.count)), object))
+        }
+    }
+    if !items.isEmpty || !folders.isEmpty { sources.append(.objects(prefix: url, items: items, folders: folders)) }
+    return sources
+}
+
+/// Restores one archive, object or prefix: its report (none while an archive, or every object needed, still
+/// thaws) and how many objects are still thawing.
 private func restoreOne(_ source: RestoreSource, stores: OpenStores, destination: Destination, request: RestoreRequest,
-                        started: Date, warn: @escaping @Sendable (String) -> Void) throws -> StatusReport? {
+                        started: Date, warn: @escaping @Sendable (String) -> Void) throws -> Restored {
     switch source {
     case .archive(let url, let key, let generation):
         let restorer = ArchiveRestorer(store: try stores.store(for: url), url: url, key: key, generation: generation,
                                        destination: destination, request: request, warn: warn)
-        return try restorer.run(started: started)
+        let report = try restorer.run(started: started)
+        return Restored(report: report, pending: report == nil ? 1 : 0)
     case .object(let url, let key, let relative, let info):
         let restorer = ObjectRestorer(store: try stores.store(for: url), destination: destination, request: request, warn: warn)
         var report = StatusReport(source: url.description, sourceLabel: "Object", session: Paths.name(relative),
                                   bucket: url.bucket ?? "(local directory)", destination: destination.root, started: started)
-        guard let files = try restorer.run([(key, relative, info)]) else { return nil }
+        let (files, pending) = try restorer.run([(key, relative, info)])
+        if pending > 0 { return Restored(report: nil, pending: pending) }
         report.files = files.map { (ArchivePath($0.path), $0.outcome) }
-        return report
-    case .objects(let prefix, let items):
+        return Restored(report: report, pending: 0)
+    case .objects(let prefix, let items, let folders):
         let restorer = ObjectRestorer(store: try stores.store(for: prefix), destination: destination, request: request, warn: warn)
-        let id = Paths.name(prefix.key)
-        var report = StatusReport(source: prefix.description, sourceLabel: "Prefix", session: id.isEmpty ? "prefix" : id,
+        var report = StatusReport(source: prefix.description, sourceLabel: "Prefix", session: prefixName(prefix),
                                   bucket: prefix.bucket ?? "(local directory)", destination: destination.root, started: started)
-        guard let files = try restorer.run(items) else { return nil }
-        report.files = files.map { (ArchivePath($0.path), $0.outcome) }
-        return report
+        // Folders are not report lines (as in an archive's report), unless one cannot be made.
+        let folderFailures = request.dryRun ? [] : folders.compactMap { makeFolder($0, in: destination) }
+        // The readable objects of a prefix are fetched now, while its cold ones thaw: their lines say so.
+        let (files, pending) = try restorer.run(items)
+        if pending > 0, pending == files.count, folderFailures.isEmpty { return Restored(report: nil, pending: pending) }
+        report.files = folderFailures + files.map { (ArchivePath($0.path), $0.outcome) }
+        return Restored(report: report, pending: pending)
+    }
+}
+
+/// Makes the folder a folder marker names (`run1/` under the prefix); its report line when that fails.
+private func makeFolder(_ relative: String, in destination: Destination) -> (path: ArchivePath, outcome: FileOutcome)? {
+    let line = ArchivePath(relative + "/")
+    switch destination.resolve(ArchivePath(relative)) {
+    case .failure(let refusal): return (line, .failed(refusal.description))
+    case .success(let path):
+        do { try Directory.create(path) } catch {
+            return (line, .failed("cannot create the folder: \((error as? Errno)?.description ?? "\(error)")"))
+        }
+        return nil
     }
 }
 
@@ -185,8 +297,12 @@ struct ArchiveRestorer {
             if request.dryRun {
                 for file in plan.fetch { warn("(dry run) would fetch \(file.entry.path) (\(ByteSize.format(file.entry.size)))") }
             }
-            guard try ensureReadable(store, keys: [key], request: request, warn: warn) else { return nil }
-            if !request.dryRun { fetchRanges(coalesce(plan.fetch), outcomes: outcomes) }
+            guard try ensureReadable(store, keys: [key], request: request, warn: warn).isEmpty else { return nil }
+            if !request.dryRun {
+                // The archive's ETag, so that a ranged GET resumed after a cut is known to read the same archive.
+                let etag = try store.head(key)?.etag
+                fetchRanges(coalesce(plan.fetch), etag: etag, outcomes: outcomes)
+            }
         }
         if !request.dryRun {
             for (entry, path) in plan.links { outcomes.set(entry.path, makeLink(entry, at: path, outcomes: outcomes)) }
@@ -269,17 +385,17 @@ struct ArchiveRestorer {
 
     /// Fetches the ranges on the transfer engine, `concurrency` requests at once whatever the core count; each
     /// file's bytes are written to a temporary name, hashed, and renamed only when the SHA-256 matches the index.
-    func fetchRanges(_ ranges: [FetchRange], outcomes: Outcomes) {
+    func fetchRanges(_ ranges: [FetchRange], etag: String?, outcomes: Outcomes) {
         let engine = TransferEngine(concurrency: min(request.concurrency, max(1, ranges.count)))
-        engine.forEach(ranges) { fetch($0, outcomes: outcomes) }
+        engine.forEach(ranges) { fetch($0, etag: etag, outcomes: outcomes) }
     }
 
-    private func fetch(_ range: FetchRange, outcomes: Outcomes) {
+    private func fetch(_ range: FetchRange, etag: String?, outcomes: Outcomes) {
         let splitter = RangeSplitter(range: range, destination: destination, outcomes: outcomes)
         do {
             try splitter.finishEmptyFiles()
             if !splitter.isComplete {
-                try store.download(key, range: range.start...(range.end - 1)) { try splitter.receive($0) }
+                try store.download(key, range: range.start...(range.end - 1), ifMatch: etag) { try splitter.receive($0) }
             }
             if !splitter.isComplete { throw Failure.io("the download ended early") }
         } catch {

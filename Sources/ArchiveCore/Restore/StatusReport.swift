@@ -41,22 +41,47 @@ public struct StatusReport: Sendable {
         failed == 0 ? "SUCCESS" : failed == files.count ? "COMPLETE FAILURE" : "PARTIAL FAILURE"
     }
 
-    /// The report's bytes: text, but for file names, which are written byte for byte.
+    /// The project of the key layout `project-P/instrument-I/...` (`P`), or `-` where the key has none.
+    public var project: String {
+        let components = source.split(separator: "/").dropFirst(2)
+        guard let folder = components.first(where: { $0.hasPrefix("project-") && $0.count > "project-".count }) else { return "-" }
+        return String(folder.dropFirst("project-".count))
+    }
+
+    /// The report's bytes, in the layout of the restore reports its readers already parse, label for label (our
+    /// source URL and generation follow `Destination:`): text, but for file names, written byte for byte, one
+    /// line each in key order.
     public var bytes: [UInt8] {
-        var header = ["Download Status Report", "======================", ""]
-        header.append("\(sourceLabel): \(source)")
+        var header = ["S3 Download Status Report", "=========================",
+                      "Raw File ID: \(session)", "Project ID: \(project)", "S3 Bucket: \(bucket)",
+                      "Timestamp: \(UTC.format(started, "yyyy-MM-dd HH:mm:ss")) UTC", "Destination: \(destination)",
+                      "\(sourceLabel): \(source)"]
         if let generation { header.append("Generation: \(generation)") }
-        header.append("Session: \(session)")
-        header.append("Bucket: \(bucket)")
-        header.append("Timestamp: \(UTC.format(started, "yyyy-MM-dd HH:mm:ss")) UTC")
-        header.append("Destination: \(destination)")
-        header.append("")
-        header.append("Files:")
+        header += ["", "Files:", "------"]
         var result = Array((header.joined(separator: "\n") + "\n").utf8)
-        for file in files { result += file.path.bytes + Array(": \(file.outcome.line)\n".utf8) }
-        let summary = ["", "Summary:", "Total files: \(files.count)", "Successful: \(files.count - failed)",
+        for file in files.sorted(by: { $0.path.bytes.lexicographicallyPrecedes($1.path.bytes) }) {
+            result += Self.escaped(file.path.bytes) + Array(": \(file.outcome.line)\n".utf8)
+        }
+        let summary = ["", "Summary:", "--------", "Total files: \(files.count)", "Successful: \(files.count - failed)",
                        "Failed: \(failed)", "Status: \(status)"]
         result += Array((summary.joined(separator: "\n") + "\n").utf8)
+        return result
+    }
+
+    /// A name holding a newline, a carriage return or a backslash is written as sha256sum(1) writes it: the line
+    /// starts with a backslash, and those become `\n`, `\r` and `\\`; so every file is one line, and a reader
+    /// can tell the name back. Other names are written as they are.
+    static func escaped(_ name: [UInt8]) -> [UInt8] {
+        guard name.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0x5C }) else { return name }
+        var result: [UInt8] = [0x5C]
+        for byte in name {
+            switch byte {
+            case 0x0A: result += [0x5C, 0x6E]
+            case 0x0D: result += [0x5C, 0x72]
+            case 0x5C: result += [0x5C, 0x5C]
+            default: result.append(byte)
+            }
+        }
         return result
     }
 

@@ -186,7 +186,8 @@ public struct LocalStore: ObjectStore {
         return Array(buffer[..<n])
     }
 
-    public func download(_ key: String, range: ClosedRange<Int>?,
+    /// A local file is read in one go, never resumed: `ifMatch` has nothing to guard.
+    public func download(_ key: String, range: ClosedRange<Int>?, ifMatch: String?,
                          receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         let reader = try FileReader(path: path(key))
         var offset = range?.lowerBound ?? 0

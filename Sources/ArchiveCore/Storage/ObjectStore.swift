@@ -171,8 +171,10 @@ public protocol ObjectStore: Sendable {
 
     /// The object's bytes, or `range` of them.
     func get(_ key: String, range: ClosedRange<Int>?) throws -> [UInt8]
-    /// Streams the object's bytes (or `range` of them) to `receive`, each byte once, in order.
-    func download(_ key: String, range: ClosedRange<Int>?, receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws
+    /// Streams the object's bytes (or `range` of them) to `receive`, each byte once, in order; a transfer resumed
+    /// after a cut asks for the object of ETag `ifMatch` (when given) and fails if it changed.
+    func download(_ key: String, range: ClosedRange<Int>?, ifMatch: String?,
+                  receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws
     /// Every object under `prefix`.
     func list(prefix: String) throws -> [ObjectInfo]
     /// Asks for a cold object to be brought back for `days` days (`tier`: Standard, Bulk, Expedited).
@@ -180,6 +182,12 @@ public protocol ObjectStore: Sendable {
 }
 
 extension ObjectStore {
+    /// Streams the object's bytes (or `range` of them) to `receive`, each byte once, in order.
+    public func download(_ key: String, range: ClosedRange<Int>?,
+                         receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        try download(key, range: range, ifMatch: nil, receive: receive)
+    }
+
     /// The URL of a key in this store, for messages and reports.
     public func url(of key: String) -> String {
         location.hasSuffix("/") ? location + key : location + "/" + key

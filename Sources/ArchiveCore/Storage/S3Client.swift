@@ -134,7 +134,7 @@ public final class S3Client: Sendable {
             } catch let error as S3Error where error.code == "NoSuchUpload" {
                 return nil
             }
-            guard let document = XMLElement.parse(response.body) else { return parts }
+            let document = try Self.listing(response, resource: "s3://\(bucket)/\(key)?uploadId")
             for part in document.all("Part") {
                 parts.append(StoredPart(number: Int(part.text(of: "PartNumber") ?? "") ?? 0,
                                         etag: ETag.unquote(part.text(of: "ETag") ?? ""),
@@ -153,12 +153,15 @@ public final class S3Client: Sendable {
         var idMarker: String?
         let times = S3Times()
         while true {
+            // Not with encoding-type=url: SeaweedFS 4 answers EncodingType url with its keys left raw, and a `+`
+            // decoded as a space would name another upload.
             var query: [(name: String, value: String)] = [("uploads", "")]
             if !prefix.isEmpty { query.append(("prefix", prefix)) }
             if let keyMarker { query.append(("key-marker", keyMarker)) }
             if let idMarker { query.append(("upload-id-marker", idMarker)) }
+            let resource = "s3://\(bucket)/\(prefix)?uploads"
             let response = try send("GET", bucket: bucket, key: nil, query: query)
-            guard let document = XMLElement.parse(response.body) else { return uploads }
+            let document = try Self.listing(response, resource: resource)
             for upload in document.all("Upload") {
                 let initiated = upload.text(of: "Initiated") ?? ""
                 uploads.append(PendingUpload(key: upload.text(of: "Key") ?? "", uploadID: upload.text(of: "UploadId") ?? "",
@@ -167,7 +170,10 @@ public final class S3Client: Sendable {
             guard document.text(of: "IsTruncated") == "true" else { return uploads }
             keyMarker = document.text(of: "NextKeyMarker")
             idMarker = document.text(of: "NextUploadIdMarker")
-            if keyMarker == nil { return uploads }
+            if keyMarker == nil {
+                throw S3Error(status: response.status, code: "MalformedResponse",
+                              message: "the listing says it is truncated but gives no NextKeyMarker", resource: resource)
+            }
         }
     }
 
@@ -179,24 +185,46 @@ public final class S3Client: Sendable {
     }
 
     /// Streams an object (or `range` of it) to `receive`. A transfer cut short is resumed from the first byte not
-    /// yet delivered, so `receive` sees every byte once, in order.
+    /// yet delivered, so `receive` sees every byte once, in order. The resume asks for the same object
+    /// (`If-Match: etag`, when the caller knows it) and must be answered 206: a 200 (the whole object again) or a
+    /// 412 (the object changed) fails the download instead of splicing two objects.
     public func download(bucket: String, key: String, range: ClosedRange<Int>?, headers: [(name: String, value: String)],
-                         receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+                         ifMatch etag: String? = nil, receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         var delivered = 0
-        _ = try retrying(resource: "s3://\(bucket)/\(key)", isBucketRequest: false) {
+        let resource = "s3://\(bucket)/\(key)"
+        _ = try retrying(resource: resource, isBucketRequest: false) {
             var requestHeaders = headers
             let start = (range?.lowerBound ?? 0) + delivered
-            if range != nil || delivered > 0 {
-                requestHeaders.append(("Range", "bytes=\(start)-" + (range.map { String($0.upperBound) } ?? "")))
-            }
+            let ranged = range != nil || delivered > 0
+            if ranged { requestHeaders.append(("Range", "bytes=\(start)-" + (range.map { String($0.upperBound) } ?? ""))) }
+            if delivered > 0, let etag { requestHeaders.append(("If-Match", "\"\(etag)\"")) }
+            // A server that ignores Range sends more than was asked: stopped at the first byte too many.
+            let allowed = range.map { $0.upperBound + 1 - start }
+            var received = 0
             let request = signedRequest("GET", bucket: bucket, key: key, query: [], headers: requestHeaders, body: [])
-            return try pool.withConnection { connection in
+            let response = try pool.withConnection { connection in
                 try connection.perform(request) { chunk in
+                    received += chunk.count
+                    if let allowed, received > allowed { throw Self.rangeIgnored(resource, start: start, status: 200) }
                     try receive(chunk)
                     delivered += chunk.count
                 }
             }
+            if response.status == 412 {
+                throw S3Error(status: 412, code: "ObjectChanged", message: "the object changed while it was being downloaded "
+                              + "(its ETag is no longer \(etag ?? "?")): run again", resource: resource)
+            }
+            if ranged, (200..<300).contains(response.status), response.status != 206 {
+                throw Self.rangeIgnored(resource, start: start, status: response.status)
+            }
+            return response
         }
+    }
+
+    private static func rangeIgnored(_ resource: String, start: Int, status: Int) -> S3Error {
+        S3Error(status: status, code: "RangeIgnored",
+                message: "a ranged GET from byte \(start) was answered \(status), not 206 Partial Content: the bytes cannot be trusted",
+                resource: resource)
     }
 
     /// Every object under `prefix` (ListObjectsV2, all pages).
@@ -205,21 +233,55 @@ public final class S3Client: Sendable {
         var token: String?
         let times = S3Times()
         repeat {
-            var query: [(name: String, value: String)] = [("list-type", "2")]
+            // Keys come URL-encoded: XML 1.0 cannot carry a control character such as U+0001, which S3 allows.
+            var query: [(name: String, value: String)] = [("list-type", "2"), ("encoding-type", "url")]
             if !prefix.isEmpty { query.append(("prefix", prefix)) }
             if let token { query.append(("continuation-token", token)) }
+            let resource = "s3://\(bucket)/\(prefix)"
             let response = try send("GET", bucket: bucket, key: nil, query: query)
-            guard let document = XMLElement.parse(response.body) else { break }
+            let document = try Self.listing(response, resource: resource)
+            let keys = try Self.keyDecoder(document, resource: resource)
             for item in document.all("Contents") {
                 let modified = item.text(of: "LastModified") ?? ""
-                objects.append(ObjectInfo(key: item.text(of: "Key") ?? "", size: Int(item.text(of: "Size") ?? "") ?? 0,
+                objects.append(ObjectInfo(key: try keys(item.text(of: "Key") ?? ""), size: Int(item.text(of: "Size") ?? "") ?? 0,
                                           etag: ETag.unquote(item.text(of: "ETag") ?? ""),
                                           storageClass: item.text(of: "StorageClass") ?? "STANDARD",
                                           lastModified: times.date(modified)))
             }
-            token = document.text(of: "IsTruncated") == "true" ? document.text(of: "NextContinuationToken") : nil
+            token = nil
+            if document.text(of: "IsTruncated") == "true" {
+                guard let next = document.text(of: "NextContinuationToken"), !next.isEmpty else {
+                    throw S3Error(status: response.status, code: "MalformedResponse",
+                                  message: "the listing says it is truncated but gives no NextContinuationToken", resource: resource)
+                }
+                token = next
+            }
         } while token != nil
         return objects
+    }
+
+    /// A listing's XML. One that does not parse (cut short, or a character XML 1.0 cannot carry) is an error:
+    /// taken as the end of the listing, it would make a restore of part of a prefix look like all of it.
+    static func listing(_ response: HTTPResponse, resource: String) throws -> XMLElement {
+        guard let document = XMLElement.parse(response.body) else {
+            throw S3Error(status: response.status, code: "MalformedResponse",
+                          message: "the listing's XML does not parse (\(response.body.count) bytes): run again, or check the endpoint",
+                          resource: resource)
+        }
+        return document
+    }
+
+    /// Turns the keys of a listing back into themselves: URL-decoded when the server honoured `encoding-type=url`
+    /// (a server that ignores it sends them raw and says no `EncodingType`). `+` is a space, as AWS encodes it.
+    static func keyDecoder(_ document: XMLElement, resource: String) throws -> @Sendable (String) throws -> String {
+        guard document.all("EncodingType").first?.text == "url" else { return { $0 } }
+        return { encoded in
+            guard let key = encoded.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                throw S3Error(status: 200, code: "MalformedResponse",
+                              message: "the listing holds a key that does not URL-decode to UTF-8: \(encoded)", resource: resource)
+            }
+            return key
+        }
     }
 
     /// Asks S3 to bring a GLACIER or DEEP_ARCHIVE object back for `days` days at `tier` speed. A restore

@@ -115,9 +115,9 @@ public struct S3Store: ObjectStore {
         try client.getObject(bucket: bucket, key: key, range: range, headers: keyHeaders)
     }
 
-    public func download(_ key: String, range: ClosedRange<Int>?,
+    public func download(_ key: String, range: ClosedRange<Int>?, ifMatch: String?,
                          receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
-        try client.download(bucket: bucket, key: key, range: range, headers: keyHeaders, receive: receive)
+        try client.download(bucket: bucket, key: key, range: range, headers: keyHeaders, ifMatch: ifMatch, receive: receive)
     }
 
     public func list(prefix: String) throws -> [ObjectInfo] {
