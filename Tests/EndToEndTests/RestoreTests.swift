@@ -345,7 +345,8 @@ final class RestoreTests: EndToEndCase {
         defer { proxy.stop() }
         let url = "s3://\(bucket)/backups/whatever.tar"
 
-        let missing = "/nonexistent/s3a-e2e-\(UUID().uuidString.prefix(8))/x"
+        // A missing destination is created (RestoreSafetyTests); one that cannot be, under a file, is refused.
+        let missing = "/etc/passwd/s3a-e2e-\(UUID().uuidString.prefix(8))/x"
         let result = try s3restore(["--to", missing, url], endpoint: proxy.endpoint)
         XCTAssertEqual(result.status, 74, result.summary)
         XCTAssertTrue(result.err.contains(missing), "the message names the destination: \(result.err)")

@@ -13,6 +13,8 @@ final class RangeSplitter {
     /// The file being received (or next to be).
     private var current = 0
     private var sink: FileSink?
+    /// The last bytes before `position` (up to a tar block): the header of the file whose data comes next.
+    private var recent: [UInt8] = []
 
     init(range: FetchRange, destination: Destination, outcomes: Outcomes) {
         self.range = range
@@ -37,8 +39,16 @@ final class RangeSplitter {
             let file = range.files[current]
             if position < file.offset {
                 let skip = min(file.offset - position, chunk.count - offset)
+                remember(UnsafeRawBufferPointer(rebasing: chunk[offset..<(offset + skip)]))
                 offset += skip
                 position += skip
+                continue
+            }
+            if self.sink == nil, let mismatch = UstarBlock(bytes: recent).mismatch(path: file.entry.path, size: file.entry.size) {
+                // Its bytes are skipped like those of a file not asked for; the next file's header follows them.
+                outcomes.set(file.entry.path, .failed(mismatch))
+                current += 1
+                try finishEmptyFiles()
                 continue
             }
             let sink = try self.sink ?? open(file)
@@ -47,6 +57,7 @@ final class RangeSplitter {
             let piece = UnsafeRawBufferPointer(rebasing: chunk[offset..<(offset + take)])
             sink.digest.update(piece)
             try sink.writer.write(piece)
+            remember(piece)
             offset += take
             position += take
             if position == file.offset + file.entry.size {
@@ -56,6 +67,11 @@ final class RangeSplitter {
                 try finishEmptyFiles()
             }
         }
+    }
+
+    private func remember(_ bytes: UnsafeRawBufferPointer) {
+        recent.append(contentsOf: bytes.suffix(UstarBlock.size))
+        if recent.count > UstarBlock.size { recent.removeFirst(recent.count - UstarBlock.size) }
     }
 
     /// The transfer failed: the file under way is dropped, and it and every file after it get the error.
@@ -80,7 +96,7 @@ final class RangeSplitter {
             return
         }
         do {
-            try sink.writer.setAttributes(mode: file.entry.mode, mtime: file.entry.mtime)
+            try sink.writer.setAttributes(mode: file.mode, mtime: file.entry.mtime)
             try sink.writer.commit(durable: false)
             outcomes.set(file.entry.path, file.damaged ? .healed(reason: "hash mismatch")
                 : .downloaded(bytes: file.entry.size, seconds: Date().timeIntervalSince(started)))
