@@ -142,4 +142,115 @@ final class RestoreSafetyTests: EndToEndCase {
         let help = try runProcess(env.tool("s3-restore"), ["--help"], environment: env.processEnvironment())
         XCTAssertTrue(help.out.contains("--same-permissions"), help.out)
     }
+
+    // MARK: 4. What is at a file's place is read only if it is a regular file
+
+    func testFifoOrSymlinkAtAFilesPlaceIsReplacedNeverRead() throws {
+        let bucket = try bucket
+        let session = "sess-fifo"
+        let source = temp.file("src/" + session)
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        for name in ["fifo.fits", "zero.fits", "outside.fits", "device.fits"] { try write(source + "/" + name, name + "\n") }
+        let url = "s3://\(bucket)/backups/\(session).tar"
+        guard try archiveAndPut(source, to: url) != nil else { return }
+
+        // A FIFO (an open would block for ever), a symlink to /dev/zero (a read would never end), a symlink to a
+        // file of the user's outside --to, and, where the sandbox allows mknod, a device (/dev/null's numbers).
+        let destination = try makeDirectory("dest")
+        let place = destination + "/" + session
+        try FileManager.default.createDirectory(atPath: place, withIntermediateDirectories: true)
+        XCTAssertEqual(mkfifo(place + "/fifo.fits", 0o644), 0)
+        XCTAssertEqual(symlink("/dev/zero", place + "/zero.fits"), 0)
+        let mine = temp.file("mine.txt")
+        try write(mine, "the user's own file\n")
+        XCTAssertEqual(symlink(mine, place + "/outside.fits"), 0)
+        let madeDevice = mknod(place + "/device.fits", S_IFCHR | 0o644, dev_t((1 << 8) | 3)) == 0
+
+        let dry = try s3restore(["--dry-run", "--to", destination, url], timeout: 30)
+        XCTAssertEqual(dry.status, 0, dry.summary)
+        for name in ["fifo.fits", "zero.fits", "outside.fits"] + (madeDevice ? ["device.fits"] : []) {
+            XCTAssertTrue(dry.err.contains("would fetch \(session)/\(name)"), "\(name): \(dry.err)")
+        }
+
+        let result = try s3restore(["--to", destination, url], timeout: 30)
+        XCTAssertEqual(result.status, 0, result.summary)
+        for name in ["fifo.fits", "zero.fits", "outside.fits", "device.fits"] {
+            var info = stat()
+            XCTAssertEqual(lstat(place + "/" + name, &info), 0)
+            XCTAssertEqual(info.st_mode & S_IFMT, S_IFREG, "\(name) is now a regular file (GNU tar replaces a non-directory)")
+            XCTAssertEqual(try? String(contentsOfFile: place + "/" + name, encoding: .utf8), name + "\n")
+        }
+        XCTAssertEqual(try? String(contentsOfFile: mine, encoding: .utf8), "the user's own file\n", "the link's target was written")
+        if let report = try onlyReport(in: destination) {
+            XCTAssertEqual(report.value("Status"), "SUCCESS", report.lines.joined(separator: "\n"))
+        }
+        XCTAssertEqual(leftoverTemporaryFiles(under: destination), [])
+
+        // One object, one file: the same.
+        let objectKey = "raw-fifo/run/a.raw"
+        let piece = temp.file("a.raw")
+        try write(piece, "raw bytes\n")
+        let copy = try aws(["s3", "cp", piece, "s3://\(bucket)/\(objectKey)"])
+        XCTAssertEqual(copy.status, 0, copy.summary)
+        let objects = try makeDirectory("dest-objects")
+        XCTAssertEqual(mkfifo(objects + "/a.raw", 0o644), 0)
+        let prefix = try s3restore(["--to", objects, "s3://\(bucket)/raw-fifo/run/"], timeout: 30)
+        XCTAssertEqual(prefix.status, 0, prefix.summary)
+        XCTAssertEqual(try? String(contentsOfFile: objects + "/a.raw", encoding: .utf8), "raw bytes\n")
+    }
+
+    // MARK: 5. The index is checked against the tar
+
+    func testIndexWithAFlippedPathByteFailsThatFile() throws {
+        let bucket = try bucket
+        let session = "sess-flip"
+        let source = temp.file("src/" + session)
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try makeRandomFile(source + "/b.fits", size: 70_000)
+        try write(source + "/other.txt", "other\n")
+        let url = "s3://\(bucket)/backups/\(session).tar"
+        guard let put = try archiveAndPut(source, to: url) else { return }
+
+        // The index object replaced by one with a byte of a path changed: b.fits becomes c.fits. Its ETag then
+        // matches its bytes; only the tar can tell.
+        var text = try String(contentsOfFile: put.index, encoding: .utf8)
+        XCTAssertTrue(text.contains("\"\(session)/b.fits\""))
+        text = text.replacingOccurrences(of: "\"\(session)/b.fits\"", with: "\"\(session)/c.fits\"")
+        let flipped = temp.file("flipped.index.json")
+        try text.write(toFile: flipped, atomically: true, encoding: .utf8)
+        let copy = try aws(["s3", "cp", flipped, "s3://\(bucket)/backups/\(session).tar.index.json"])
+        XCTAssertEqual(copy.status, 0, copy.summary)
+
+        let destination = try makeDirectory("dest")
+        let result = try s3restore(["--to", destination, url])
+        XCTAssertEqual(result.status, 1, result.summary)
+        guard let report = try onlyReport(in: destination) else { return }
+        let all = report.lines.joined(separator: "\n")
+        XCTAssertEqual(report.outcomes["\(session)/c.fits"],
+                       "FAILURE - the tar's header names \(session)/b.fits, not this path (the index is damaged)", all)
+        XCTAssertTrue(report.outcomes["\(session)/other.txt"]?.hasPrefix("OK - Downloaded") ?? false, all)
+        XCTAssertEqual(report.value("Status"), "PARTIAL FAILURE", all)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: destination + "/\(session)/c.fits"), "b.fits's bytes restored as c.fits")
+        XCTAssertEqual(leftoverTemporaryFiles(under: destination), [])
+    }
+}
+
+/// A ustar header block for a regular file: what precedes a file's data in a tar, for indexes made by hand.
+func ustarHeader(name: String, size: Int, mode: Int = 0o644) -> Data {
+    var block = [UInt8](repeating: 0, count: 512)
+    func put(_ text: String, at offset: Int) { for (i, byte) in text.utf8.enumerated() { block[offset + i] = byte } }
+    put(name, at: 0)
+    put(String(format: "%07o", mode), at: 100)
+    put("0000000", at: 108)
+    put("0000000", at: 116)
+    put(String(format: "%011o", size), at: 124)
+    put(String(format: "%011o", 1_600_000_000), at: 136)
+    put("0", at: 156)
+    put("ustar", at: 257)
+    put("00", at: 263)
+    put("        ", at: 148)
+    let sum = block.reduce(0) { $0 + Int($1) }
+    put(String(format: "%06o", sum), at: 148)
+    block[154] = 0
+    return Data(block)
 }

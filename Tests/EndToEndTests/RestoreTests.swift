@@ -288,6 +288,8 @@ final class RestoreTests: EndToEndCase {
              "target": "/etc/passwd"],
             file("\(session)/good.txt", "good\n", at: 3584),
         ]
+        // The good file has its tar header before its data, as s3-restore requires (RestoreSafetyTests).
+        blob.replaceSubrange(3072..<3584, with: ustarHeader(name: "\(session)/good.txt", size: 5))
         let blobPath = temp.file("hostile.tar")
         try blob.write(to: URL(fileURLWithPath: blobPath))
         for position in entries.indices where entries[position]["type"] as? String == "file" {
