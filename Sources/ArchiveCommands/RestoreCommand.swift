@@ -67,6 +67,9 @@ public struct RestoreCommand: ParsableCommand {
             request.concurrency = concurrency
             request.latest = latest
             request.samePermissions = samePermissions
+            // An interrupted restore leaves no temporary file behind: the real names hold only checked files.
+            let signals = SignalGuard { _ in TemporaryFiles.removeAll() }
+            defer { signals.cancel() }
             let outcome = try restore(request, readRecords: { try RecordReader.read(paths: []) },
                                       warn: { warn("s3-restore", $0) })
             if outcome.exitStatus != .ok {

@@ -190,7 +190,10 @@ struct ArchiveRestorer {
                 for file in plan.fetch { warn("(dry run) would fetch \(file.entry.path) (\(ByteSize.format(file.entry.size)))") }
             }
             guard try ensureReadable(store, keys: [key], request: request, warn: warn) else { return nil }
-            if !request.dryRun { fetchRanges(coalesce(plan.fetch), outcomes: outcomes) }
+            if !request.dryRun {
+                fetchRanges(coalesce(plan.fetch), outcomes: outcomes)
+                syncFolders(of: plan.fetch, outcomes: outcomes)
+            }
         }
         if !request.dryRun {
             for (entry, path) in plan.links { outcomes.set(entry.path, makeLink(entry, at: path, outcomes: outcomes)) }
@@ -202,6 +205,23 @@ struct ArchiveRestorer {
             return (path, outcome ?? .skipped)
         }
         return report
+    }
+
+    /// Each file was flushed before its rename; its folder is flushed once after all of them, so that the names
+    /// survive a crash too. A folder that cannot be flushed fails the files renamed into it: they are not OK yet.
+    private func syncFolders(of files: [FetchFile], outcomes: Outcomes) {
+        var byFolder: [FilePath: [FetchFile]] = [:]
+        for file in files where outcomes.get(file.entry.path)?.isSuccess ?? false {
+            var folder = file.path
+            folder.removeLastComponent()
+            byFolder[folder, default: []].append(file)
+        }
+        for (folder, renamed) in byFolder {
+            do { try Directory.sync(folder) } catch {
+                let reason = "the folder could not be flushed to disk: \((error as? Errno)?.description ?? "\(error)")"
+                for file in renamed { outcomes.set(file.entry.path, .failed(reason)) }
+            }
+        }
     }
 
     /// The permission bits restored: setuid, setgid and sticky only with --same-permissions.
@@ -311,7 +331,7 @@ struct ArchiveRestorer {
     private func fetch(_ range: FetchRange, outcomes: Outcomes) {
         let splitter = RangeSplitter(range: range, destination: destination, outcomes: outcomes)
         do {
-            try splitter.finishEmptyFiles()
+            splitter.finishEmptyFiles()
             if !splitter.isComplete {
                 try store.download(key, range: range.start...(range.end - 1)) { try splitter.receive($0) }
             }
