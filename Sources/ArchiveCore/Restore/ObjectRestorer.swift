@@ -120,7 +120,7 @@ struct ObjectRestorer {
                 return .failed("ETag mismatch after download: the object's bytes do not give its ETag \(info.etag)")
             }
             try writer.setAttributes(mode: nil, mtime: info.lastModified?.timeIntervalSince1970)
-            try writer.commit()
+            try writer.commit(durable: false)
             return damaged ? .healed(reason: "ETag mismatch") : .downloaded(bytes: size, seconds: Date().timeIntervalSince(started))
         } catch {
             return .failed("\(error)")

@@ -72,7 +72,7 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
         outcome.failedFiles += report.failed
         if !request.dryRun {
             // Files are renamed into place unsynced; one flush of the file system before each report makes them durable.
-            do { try Directory.syncFileSystem(containing: destination.rootPath) } catch {
+            do { try destination.flush() } catch {
                 throw LocalFileError(path: destination.root, errno: error as? Errno ?? .ioError,
                                      action: "flush the restored files to disk", isInput: false)
             }
@@ -192,7 +192,7 @@ struct ArchiveRestorer {
             guard try ensureReadable(store, keys: [key], request: request, warn: warn) else { return nil }
             if !request.dryRun {
                 fetchRanges(coalesce(plan.fetch), outcomes: outcomes)
-                syncFolders(of: plan.fetch, outcomes: outcomes)
+                flushFetched(plan.fetch, outcomes: outcomes)
             }
         }
         if !request.dryRun {
@@ -207,20 +207,13 @@ struct ArchiveRestorer {
         return report
     }
 
-    /// Each file was flushed before its rename; its folder is flushed once after all of them, so that the names
-    /// survive a crash too. A folder that cannot be flushed fails the files renamed into it: they are not OK yet.
-    private func syncFolders(of files: [FetchFile], outcomes: Outcomes) {
-        var byFolder: [FilePath: [FetchFile]] = [:]
-        for file in files where outcomes.get(file.entry.path)?.isSuccess ?? false {
-            var folder = file.path
-            folder.removeLastComponent()
-            byFolder[folder, default: []].append(file)
-        }
-        for (folder, renamed) in byFolder {
-            do { try Directory.sync(folder) } catch {
-                let reason = "the folder could not be flushed to disk: \((error as? Errno)?.description ?? "\(error)")"
-                for file in renamed { outcomes.set(file.entry.path, .failed(reason)) }
-            }
+    /// The files are renamed into place unflushed; one checked flush of the destination's file system (syncfs,
+    /// names included) then makes them durable: an fsync of each file and folder costs ~50× more with 100,000
+    /// small files. A flush that fails fails every file fetched here: none is known to be on the disk.
+    private func flushFetched(_ files: [FetchFile], outcomes: Outcomes) {
+        do { try destination.flush() } catch {
+            let reason = "\(destination.root): cannot flush the restored files to disk: \((error as? Errno)?.description.lowercased() ?? "\(error)"): run again"
+            for file in files where outcomes.get(file.entry.path)?.isSuccess ?? false { outcomes.set(file.entry.path, .failed(reason)) }
         }
     }
 

@@ -7,6 +7,9 @@ public struct Destination: Sendable {
     /// The destination, absolute, for messages and reports.
     public let root: String
     public let rootPath: FilePath
+    /// The destination's file system, opened before anything is written so that a flush sees every write-back
+    /// error since (nil for a dry run's destination that does not exist).
+    let fileSystem: FileSystemHandle?
 
     /// The destination is created with its parents when missing (`mkdir -p`, as restic and tar do), unless
     /// `create` is false (a dry run changes nothing); it must be a writable folder, or nothing is fetched.
@@ -19,13 +22,24 @@ public struct Destination: Sendable {
         }
         root = URL(fileURLWithPath: path).standardizedFileURL.path
         rootPath = FilePath(root)
-        if status == nil, !create { return }
+        if status == nil, !create {
+            fileSystem = nil
+            return
+        }
         guard (try? FilePath(path).stat())?.type == .directory else {
             throw Failure(.ioError, "\(path): the destination is not a directory: give a folder to restore into")
         }
         guard FileOperations.isWritableDirectory(FilePath(path)) else {
             throw Failure(.ioError, "\(path): the destination directory is not writable: check its permissions")
         }
+        fileSystem = try? Directory.fileSystem(containing: rootPath)
+    }
+
+    /// Flushes every file written under the destination since it was opened (or since the last flush) to disk;
+    /// throws the first write-back error the file system reports.
+    public func flush() throws {
+        guard let fileSystem else { return }
+        try fileSystem.flush()
     }
 
     /// The local path for `relative`, or why it is refused.

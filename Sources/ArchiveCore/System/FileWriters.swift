@@ -108,11 +108,10 @@ public final class AtomicFileWriter: ByteWriter {
         TemporaryFiles.remove(temporary)
     }
 
-    /// Flushes to disk and gives the file its real name (and flushes the directory, so the name survives too,
-    /// unless `syncDirectory` is false: the caller flushes each directory once after many renames).
-    /// `durable: false` leaves both flushes to the caller (one `Directory.syncFileSystem` after many files).
+    /// Flushes to disk and gives the file its real name (and flushes the directory, so the name survives too).
+    /// `durable: false` leaves both flushes to the caller (one checked `FileSystemHandle.flush` after many files).
     /// A failed flush, close or rename fails the file: its temporary is removed, nothing takes the real name.
-    public func commit(durable: Bool = true, syncDirectory: Bool = true) throws {
+    public func commit(durable: Bool = true) throws {
         precondition(!finished, "AtomicFileWriter: commit after discard or commit")
         do {
             try FileAttributes.setMode(descriptor, mode ?? (0o666 & ~FileAttributes.umask))
@@ -131,7 +130,7 @@ public final class AtomicFileWriter: ByteWriter {
             try? FileOperations.remove(temporary)
             throw LocalFileError(path: path, errno: error as? Errno ?? .ioError, action: "put the file in place", isInput: false)
         }
-        if durable, syncDirectory {
+        if durable {
             var directory = target
             directory.removeLastComponent()
             do { try Directory.sync(directory.isEmpty ? "." : directory) } catch {
