@@ -95,4 +95,42 @@ final class DurableRestoreTests: EndToEndCase {
             XCTAssertEqual(leftoverTemporaryFiles(under: destination), [], "\(name): temporary files left after the signal")
         }
     }
+
+    /// A disk that fails write-back: an ext4 image of 64 MiB, loop-mounted, kept on a tmpfs of 6 MiB. Writes
+    /// land in memory and look fine; the flush finds the device out of room and reports EIO (then the journal
+    /// aborts and the file system turns read-only). A real fault of the kernel's, nothing faked.
+    func testFailedWriteBackIsNeverOK() throws {
+        let bucket = try bucket
+        guard let mkfs = which("mkfs.ext4") ?? ["/sbin/mkfs.ext4", "/usr/sbin/mkfs.ext4"].first(where: FileManager.default.fileExists) else {
+            throw XCTSkip("mkfs.ext4 is not installed: the failed write-back path is not tested")
+        }
+        let session = "sess-writeback"
+        let source = temp.file("src/" + session)
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try makeRandomFile(source + "/big.bin", size: 12 * MiB)
+        let url = "s3://\(bucket)/backups/\(session).tar"
+        guard try archiveAndPut(source, to: url) != nil else { return }
+
+        let backing = try mountSmallDisk("backing", size: "6m")
+        let image = backing + "/disk.img"
+        XCTAssertTrue(FileManager.default.createFile(atPath: image, contents: nil))
+        XCTAssertEqual(truncate(image, 64 << 20), 0, "a sparse 64 MiB image")
+        let made = try runProcess(mkfs, ["-q", "-F", image], environment: env.processEnvironment())
+        XCTAssertEqual(made.status, 0, made.summary)
+        let disk = try makeDirectory("failing-disk")
+        let mounted = try runProcess("/bin/mount", ["-o", "loop,errors=continue", image, disk], environment: env.processEnvironment())
+        guard mounted.status == 0 else { throw XCTSkip("cannot loop-mount here (\(mounted.err)): the failed write-back path is not tested") }
+        addTeardownBlock { _ = try? runProcess("/bin/umount", ["-l", disk], environment: [:]) }
+
+        let destination = disk + "/dest"
+        let result = try s3restore(["--to", destination, url])
+        XCTAssertNotEqual(result.status, 0, result.summary)
+        XCTAssertTrue(result.err.contains("\(destination): cannot flush the restored files to disk"), result.err)
+        for report in statusReports(in: destination) {
+            let file = try StatusReportFile(path: report)
+            XCTAssertNotEqual(file.value("Status"), "SUCCESS", file.lines.joined(separator: "\n"))
+            XCTAssertTrue(file.outcomes["\(session)/big.bin"]?.hasPrefix("FAILURE - ") ?? true, file.lines.joined(separator: "\n"))
+        }
+        XCTAssertEqual(leftoverTemporaryFiles(under: destination), [])
+    }
 }

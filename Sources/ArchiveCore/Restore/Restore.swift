@@ -209,11 +209,16 @@ struct ArchiveRestorer {
 
     /// The files are renamed into place unflushed; one checked flush of the destination's file system (syncfs,
     /// names included) then makes them durable: an fsync of each file and folder costs ~50× more with 100,000
-    /// small files. A flush that fails fails every file fetched here: none is known to be on the disk.
+    /// small files. A flush that fails fails every file fetched here: none is known to be on the disk, and each is
+    /// removed where it can be, so that the next run, not finding it, fetches it again rather than trusting
+    /// bytes that may only be in memory.
     private func flushFetched(_ files: [FetchFile], outcomes: Outcomes) {
         do { try destination.flush() } catch {
             let reason = "\(destination.root): cannot flush the restored files to disk: \((error as? Errno)?.description.lowercased() ?? "\(error)"): run again"
-            for file in files where outcomes.get(file.entry.path)?.isSuccess ?? false { outcomes.set(file.entry.path, .failed(reason)) }
+            for file in files where outcomes.get(file.entry.path)?.isSuccess ?? false {
+                try? FileOperations.remove(file.path)
+                outcomes.set(file.entry.path, .failed(reason))
+            }
         }
     }
 
