@@ -8,7 +8,7 @@ public struct RestoreCommand: ParsableCommand {
         abstract: "Restore files from archives (with their index) or per-object prefixes, verified, into a directory.",
         discussion: "URL is s3://BUCKET/KEY.tar (an archive with KEY.tar.index.json), s3://BUCKET/PREFIX/, or - for s3-put records on standard input. Leaves _download_status_<id>_<time>.txt in the destination.")
 
-    @Option(name: .long, help: ArgumentHelp("Destination directory (must exist). Default: the current directory.", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("Destination directory, created with its parents if missing. Default: the current directory.", valueName: "dir"))
     var to = "."
 
     @Option(name: .long, help: ArgumentHelp("Glacier retrieval tier: Standard, Bulk or Expedited.", valueName: "tier"))
@@ -31,6 +31,9 @@ public struct RestoreCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Restore the newest generation of each archive URL given (its first key), not the first; the report's header says which.")
     var latest = false
+
+    @Flag(name: .long, help: "Keep setuid, setgid and sticky bits as the archive records them (dropped by default).")
+    var samePermissions = false
 
     @Flag(name: .long, help: "Say what would be fetched or thawed; change nothing.")
     var dryRun = false
@@ -63,6 +66,10 @@ public struct RestoreCommand: ParsableCommand {
             request.dryRun = dryRun
             request.concurrency = concurrency
             request.latest = latest
+            request.samePermissions = samePermissions
+            // An interrupted restore leaves no temporary file behind: the real names hold only checked files.
+            let signals = SignalGuard { _ in TemporaryFiles.removeAll() }
+            defer { signals.cancel() }
             let outcome = try restore(request, readRecords: { try RecordReader.read(paths: []) },
                                       warn: { warn("s3-restore", $0) })
             if outcome.exitStatus != .ok {

@@ -290,6 +290,8 @@ final class RestoreTests: EndToEndCase {
              "target": "/etc/passwd"],
             file("\(session)/good.txt", "good\n", at: 3584),
         ]
+        // The good file has its tar header before its data, as s3-restore requires (RestoreSafetyTests).
+        blob.replaceSubrange(3072..<3584, with: ustarHeader(name: "\(session)/good.txt", size: 5))
         let blobPath = temp.file("hostile.tar")
         try blob.write(to: URL(fileURLWithPath: blobPath))
         for position in entries.indices where entries[position]["type"] as? String == "file" {
@@ -347,7 +349,8 @@ final class RestoreTests: EndToEndCase {
         defer { proxy.stop() }
         let url = "s3://\(bucket)/backups/whatever.tar"
 
-        let missing = "/nonexistent/s3a-e2e-\(UUID().uuidString.prefix(8))/x"
+        // A missing destination is created (RestoreSafetyTests); one that cannot be, under a file, is refused.
+        let missing = "/etc/passwd/s3a-e2e-\(UUID().uuidString.prefix(8))/x"
         let result = try s3restore(["--to", missing, url], endpoint: proxy.endpoint)
         XCTAssertEqual(result.status, 74, result.summary)
         XCTAssertTrue(result.err.contains(missing), "the message names the destination: \(result.err)")

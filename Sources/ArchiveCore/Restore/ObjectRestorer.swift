@@ -81,7 +81,8 @@ struct ObjectRestorer {
             guard let info = try item.info.flatMap({ $0.metadata.isEmpty && $0.restore == nil ? nil : $0 }) ?? store.head(item.key) else {
                 return .decided(item.relativePath, .failed("no such object"))
             }
-            let existing = try? FileReader(path: path)
+            // Only a regular file is read: a FIFO or a device at the file's place is replaced, never opened.
+            let existing = (try? FileReader.regularFile(at: path)) ?? nil
             if let existing, existing.size == info.size, (try? matches(existing, info)) == true {
                 return .decided(item.relativePath, .skipped)
             }

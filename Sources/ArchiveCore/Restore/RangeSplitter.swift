@@ -13,6 +13,10 @@ final class RangeSplitter {
     /// The file being received (or next to be).
     private var current = 0
     private var sink: FileSink?
+    /// The file being received failed: its remaining bytes are read and dropped.
+    private var dropping = false
+    /// The last bytes before `position` (up to a tar block): the header of the file whose data comes next.
+    private var recent: [UInt8] = []
 
     init(range: FetchRange, destination: Destination, outcomes: Outcomes) {
         self.range = range
@@ -24,9 +28,10 @@ final class RangeSplitter {
     var isComplete: Bool { current == range.files.count }
 
     /// Empty files need no bytes from the server: they are made as soon as they are reached.
-    func finishEmptyFiles() throws {
+    func finishEmptyFiles() {
         while current < range.files.count, range.files[current].entry.size == 0 {
-            close(try open(range.files[current]))
+            let file = range.files[current]
+            do { close(try open(file)) } catch { outcomes.set(file.entry.path, .failed("\(error)")) }
             current += 1
         }
     }
@@ -37,31 +42,60 @@ final class RangeSplitter {
             let file = range.files[current]
             if position < file.offset {
                 let skip = min(file.offset - position, chunk.count - offset)
+                remember(UnsafeRawBufferPointer(rebasing: chunk[offset..<(offset + skip)]))
                 offset += skip
                 position += skip
                 continue
             }
-            let sink = try self.sink ?? open(file)
-            self.sink = sink
+            if position == file.offset, sink == nil, !dropping { start(file) }
             let take = min(file.offset + file.entry.size - position, chunk.count - offset)
             let piece = UnsafeRawBufferPointer(rebasing: chunk[offset..<(offset + take)])
-            sink.digest.update(piece)
-            try sink.writer.write(piece)
+            if let sink {
+                sink.digest.update(piece)
+                do { try sink.writer.write(piece) } catch { drop(file, error) }
+            }
+            remember(piece)
             offset += take
             position += take
             if position == file.offset + file.entry.size {
-                close(sink)
-                self.sink = nil
+                if let sink { close(sink) }
+                sink = nil
+                dropping = false
                 current += 1
-                try finishEmptyFiles()
+                finishEmptyFiles()
             }
         }
+    }
+
+    /// The file's first byte is next: its tar header must name it, and its temporary file is made. When either
+    /// fails, that file alone fails (a full disk, say) and its bytes are read and dropped: the others go on.
+    private func start(_ file: FetchFile) {
+        if let mismatch = UstarBlock(bytes: recent).mismatch(path: file.entry.path, size: file.entry.size) {
+            outcomes.set(file.entry.path, .failed(mismatch))
+            dropping = true
+            return
+        }
+        do { sink = try open(file) } catch { drop(file, error) }
+    }
+
+    /// This file failed: its temporary file is removed, and the rest of its bytes are dropped as they come.
+    private func drop(_ file: FetchFile, _ error: Error) {
+        sink?.writer.discard()
+        sink = nil
+        dropping = true
+        outcomes.set(file.entry.path, .failed("\(error)"))
+    }
+
+    private func remember(_ bytes: UnsafeRawBufferPointer) {
+        recent.append(contentsOf: bytes.suffix(UstarBlock.size))
+        if recent.count > UstarBlock.size { recent.removeFirst(recent.count - UstarBlock.size) }
     }
 
     /// The transfer failed: the file under way is dropped, and it and every file after it get the error.
     func fail(_ error: Error) {
         sink?.writer.discard()
         sink = nil
+        guard current < range.files.count else { return }
         for file in range.files[current...] where outcomes.get(file.entry.path) == nil {
             outcomes.set(file.entry.path, .failed("\(error)"))
         }
@@ -80,7 +114,8 @@ final class RangeSplitter {
             return
         }
         do {
-            try sink.writer.setAttributes(mode: file.entry.mode, mtime: file.entry.mtime)
+            try sink.writer.setAttributes(mode: file.mode, mtime: file.entry.mtime)
+            // Flushed with the others by one checked syncfs (ArchiveRestorer.flushFetched); close and rename are checked here.
             try sink.writer.commit(durable: false)
             outcomes.set(file.entry.path, file.damaged ? .healed(reason: "hash mismatch")
                 : .downloaded(bytes: file.entry.size, seconds: Date().timeIntervalSince(started)))

@@ -17,6 +17,9 @@ public struct RestoreRequest: Sendable {
     public var concurrency = 4
     /// Each archive URL names its first generation; restore its newest generation instead (found by listing).
     public var latest = false
+    /// Keep setuid, setgid and sticky bits as the index records them (GNU tar's --same-permissions); by default
+    /// they are dropped: an index is data from a bucket, and root restoring it must not make setuid programs.
+    public var samePermissions = false
     public var s3: S3Configuration.Overrides
 
     public init(urls: [String], destination: String, s3: S3Configuration.Overrides) {
@@ -72,7 +75,7 @@ func prefixName(_ prefix: StorageURL) -> String {
 /// report per archive or prefix is left in the destination. Best effort: one failure does not stop the others.
 public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record],
                     warn: @escaping @Sendable (String) -> Void) throws -> RestoreOutcome {
-    let destination = try Destination(request.destination)
+    let destination = try Destination(request.destination, create: !request.dryRun)
     let stores = OpenStores(s3: request.s3)
     // Every URL is looked at before anything is fetched; one that cannot be is a failure of its own.
     let sources = try restoreSources(request, stores: stores, readRecords: readRecords)
@@ -104,7 +107,7 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
         outcome.failedFiles += report.failed - restored.pending
         if !request.dryRun {
             // Files are renamed into place unsynced; one flush of the file system before each report makes them durable.
-            do { try Directory.syncFileSystem(containing: destination.rootPath) } catch {
+            do { try destination.flush() } catch {
                 throw LocalFileError(path: destination.root, errno: error as? Errno ?? .ioError,
                                      action: "flush the restored files to disk", isInput: false)
             }
@@ -279,8 +282,9 @@ struct ArchiveRestorer {
         var fetch: [FetchFile] = []
         var links: [(ArchiveIndex.Entry, FilePath)] = []
         var directories: [(ArchiveIndex.Entry, FilePath)] = []
-        /// The report's lines, in index order (folders are not listed).
+        /// The report's lines, in index order; folders are listed only when they failed.
         var order: [ArchivePath] = []
+        var folders: Set<ArchivePath> = []
     }
 
     /// The report, or nil when the archive is in cold storage and not readable yet.
@@ -302,20 +306,53 @@ struct ArchiveRestorer {
                 // The archive's ETag, so that a ranged GET resumed after a cut is known to read the same archive.
                 let etag = try store.head(key)?.etag
                 fetchRanges(coalesce(plan.fetch), etag: etag, outcomes: outcomes)
+                flushFetched(plan.fetch, outcomes: outcomes)
             }
         }
         if !request.dryRun {
             for (entry, path) in plan.links { outcomes.set(entry.path, makeLink(entry, at: path, outcomes: outcomes)) }
-            // Folders last and deepest first: writing their files changed their times. Through a descriptor opened
-            // with O_NOFOLLOW: a folder swapped for a symlink is not followed out of the destination.
-            for (entry, path) in plan.directories.reversed() {
-                do { try FileAttributes.setFolder(path, mode: entry.mode, mtime: entry.mtime) } catch {
-                    warn("\(path.displayString): cannot set the folder's mode and time: \((error as? Errno)?.description ?? "\(error)")")
-                }
+            setFolders(plan.directories, outcomes: outcomes)
+        }
+        report.files = plan.order.compactMap { path in
+            let outcome = outcomes.get(path)
+            if plan.folders.contains(path) { return outcome.flatMap { $0.isSuccess ? nil : (path, $0) } }
+            return (path, outcome ?? .skipped)
+        }
+        return report
+    }
+
+    /// The files are renamed into place unflushed; one checked flush of the destination's file system (syncfs,
+    /// names included) then makes them durable: an fsync of each file and folder costs ~50× more with 100,000
+    /// small files. A flush that fails fails every file fetched here: none is known to be on the disk, and each is
+    /// removed where it can be, so that the next run, not finding it, fetches it again rather than trusting
+    /// bytes that may only be in memory.
+    private func flushFetched(_ files: [FetchFile], outcomes: Outcomes) {
+        do { try destination.flush() } catch {
+            let reason = "\(destination.root): cannot flush the restored files to disk: \((error as? Errno)?.description.lowercased() ?? "\(error)"): run again"
+            for file in files where outcomes.get(file.entry.path)?.isSuccess ?? false {
+                try? FileOperations.remove(file.path)
+                outcomes.set(file.entry.path, .failed(reason))
             }
         }
-        report.files = plan.order.map { ($0, outcomes.get($0) ?? .skipped) }
-        return report
+    }
+
+    /// The permission bits restored: setuid, setgid and sticky only with --same-permissions.
+    func permissions(_ mode: UInt32) -> UInt32 { mode & (request.samePermissions ? 0o7777 : 0o777) }
+
+    /// Folders last and deepest first: writing their files changed their times. Through descriptors opened with
+    /// O_NOFOLLOW from the destination down: a folder that is (or became) a symlink is never followed out of it,
+    /// and fails with its name in the report.
+    private func setFolders(_ directories: [(ArchiveIndex.Entry, FilePath)], outcomes: Outcomes) {
+        for (entry, path) in directories.reversed() where outcomes.get(entry.path) == nil {
+            do {
+                try FileAttributes.setFolder(path, below: destination.rootPath, mode: permissions(entry.mode), mtime: entry.mtime)
+            } catch {
+                let reason = [Errno.tooManySymbolicLinkLevels, .notDirectory].contains(error as? Errno)
+                    ? "refused: a symbolic link or a file is in the way of this folder: move \(path.displayString) aside and run again"
+                    : "cannot set the folder's mode and time: \((error as? Errno)?.description ?? "\(error)")"
+                outcomes.set(entry.path, .failed(reason))
+            }
+        }
     }
 
     /// Sorts every entry into fetch, link or folder; refused paths and intact files get their outcome here.
@@ -325,38 +362,49 @@ struct ArchiveRestorer {
         let linkPaths = Set(index.entries.filter { $0.type == "symlink" }.map(\.path))
         for entry in index.entries where isIncluded(entry.path) {
             let path: FilePath
+            plan.order.append(entry.path)
+            if entry.type == "directory" { plan.folders.insert(entry.path) }
             if let link = entry.path.ancestors.first(where: linkPaths.contains) {
-                if entry.type != "directory" { plan.order.append(entry.path) }
                 outcomes.set(entry.path, .failed("refused: the path goes through the archive's symbolic link \(link)"))
                 continue
             }
             switch destination.resolve(entry.path) {
             case .failure(let refusal):
-                if entry.type != "directory" { plan.order.append(entry.path) }
                 outcomes.set(entry.path, .failed(refusal.description))
                 continue
             case .success(let resolved): path = resolved
             }
             switch entry.type {
             case "directory":
-                if !request.dryRun { try? Directory.create(path) }
-                plan.directories.append((entry, path))
+                if let refusal = folderRefusal(at: path) {
+                    outcomes.set(entry.path, .failed(refusal))
+                } else {
+                    if !request.dryRun { try? Directory.create(path) }
+                    plan.directories.append((entry, path))
+                }
             case "symlink", "hardlink":
-                plan.order.append(entry.path)
                 plan.links.append((entry, path))
             default:
-                plan.order.append(entry.path)
                 let existing = try? FileReader.sha256(of: path)
                 if let existing, existing == entry.sha256 {
                     outcomes.set(entry.path, .skipped)
                 } else if let offset = entry.offset, entry.sha256 != nil {
-                    plan.fetch.append(FetchFile(entry: entry, offset: offset, path: path, damaged: existing != nil))
+                    plan.fetch.append(FetchFile(entry: entry, offset: offset, path: path, mode: permissions(entry.mode),
+                                                damaged: existing != nil))
                 } else {
                     outcomes.set(entry.path, .failed("the index has no offset or hash for this file"))
                 }
             }
         }
         return plan
+    }
+
+    /// Why the archive's folder cannot be at `path`: something that is not a folder is there (a symlink, which
+    /// could lead anywhere, or a file); nil when a folder is there or nothing is.
+    private func folderRefusal(at path: FilePath) -> String? {
+        guard let status = try? FileStatus.ifExists(path), status.kind != .directory else { return nil }
+        let what = status.kind == .symlink ? "a symbolic link" : "something that is not a folder"
+        return "refused: \(what) is in the way of this folder: move \(path.displayString) aside and run again"
     }
 
     /// An `--include` pattern matches the archive path, its last name, or the path below the session folder.
@@ -367,7 +415,8 @@ struct ArchiveRestorer {
         }
     }
 
-    /// Neighbouring files (only tar headers between them: under 64 KiB) go in one ranged GET of up to 256 MiB.
+    /// Neighbouring files (only tar headers between them: under 64 KiB) go in one ranged GET of up to 256 MiB,
+    /// which starts with the tar header of its first file.
     /// Ranges grow in place: a copy of the last range per file would make 100,000 files quadratic.
     func coalesce(_ files: [FetchFile]) -> [FetchRange] {
         var ranges: [FetchRange] = []
@@ -377,7 +426,8 @@ struct ArchiveRestorer {
                 ranges[last].files.append(file)
                 ranges[last].end = max(ranges[last].end, end)
             } else {
-                ranges.append(FetchRange(start: file.offset, end: end, files: [file]))
+                // From the tar header before the file's data: it must name the file (UstarBlock).
+                ranges.append(FetchRange(start: max(0, file.offset - UstarBlock.size), end: end, files: [file]))
             }
         }
         return ranges
@@ -393,7 +443,7 @@ struct ArchiveRestorer {
     private func fetch(_ range: FetchRange, etag: String?, outcomes: Outcomes) {
         let splitter = RangeSplitter(range: range, destination: destination, outcomes: outcomes)
         do {
-            try splitter.finishEmptyFiles()
+            splitter.finishEmptyFiles()
             if !splitter.isComplete {
                 try store.download(key, range: range.start...(range.end - 1), ifMatch: etag) { try splitter.receive($0) }
             }
@@ -438,6 +488,8 @@ struct FetchFile: Sendable {
     let entry: ArchiveIndex.Entry
     let offset: Int
     let path: FilePath
+    /// The permission bits to give it (the index's, less setuid/setgid/sticky unless asked).
+    let mode: UInt32
     let damaged: Bool
 }
 

@@ -7,17 +7,39 @@ public struct Destination: Sendable {
     /// The destination, absolute, for messages and reports.
     public let root: String
     public let rootPath: FilePath
+    /// The destination's file system, opened before anything is written so that a flush sees every write-back
+    /// error since (nil for a dry run's destination that does not exist).
+    let fileSystem: FileSystemHandle?
 
-    /// The destination must exist and be writable, or nothing is fetched.
-    public init(_ path: String) throws {
+    /// The destination is created with its parents when missing (`mkdir -p`, as restic and tar do), unless
+    /// `create` is false (a dry run changes nothing); it must be a writable folder, or nothing is fetched.
+    public init(_ path: String, create: Bool = true) throws {
+        let status = try? FileStatus.of(FilePath(path))
+        if status == nil, create {
+            do { try Directory.create(FilePath(path)) } catch {
+                throw Failure(.ioError, "\(path): cannot create the destination directory: \((error as? Errno)?.description ?? "\(error)"): check the path and its permissions")
+            }
+        }
+        root = URL(fileURLWithPath: path).standardizedFileURL.path
+        rootPath = FilePath(root)
+        if status == nil, !create {
+            fileSystem = nil
+            return
+        }
         guard (try? FilePath(path).stat())?.type == .directory else {
-            throw Failure(.ioError, "\(path): the destination directory does not exist: create it first (mkdir -p \(path))")
+            throw Failure(.ioError, "\(path): the destination is not a directory: give a folder to restore into")
         }
         guard FileOperations.isWritableDirectory(FilePath(path)) else {
             throw Failure(.ioError, "\(path): the destination directory is not writable: check its permissions")
         }
-        root = URL(fileURLWithPath: path).standardizedFileURL.path
-        rootPath = FilePath(root)
+        fileSystem = try? Directory.fileSystem(containing: rootPath)
+    }
+
+    /// Flushes every file written under the destination since it was opened (or since the last flush) to disk;
+    /// throws the first write-back error the file system reports.
+    public func flush() throws {
+        guard let fileSystem else { return }
+        try fileSystem.flush()
     }
 
     /// The local path for `relative`, or why it is refused.

@@ -72,9 +72,20 @@ public enum Directory {
         try descriptor.closing { try Errno.check { fsync(descriptor.rawValue) } }
     }
 
-    /// Flushes everything written to the file system that holds `path`: one flush after many unsynced files.
-    public static func syncFileSystem(containing path: FilePath) throws {
-        let descriptor = try FileDescriptor.open(path, .readOnly, options: [.directory, .closeOnExec])
-        try descriptor.closing { try Errno.check { s3a_syncfs(descriptor.rawValue) } }
+    /// Opens the file system holding `path` for one or more later flushes. Opened before the files are written:
+    /// Linux's syncfs reports the write-back errors that happened since its descriptor was opened, not before.
+    public static func fileSystem(containing path: FilePath) throws -> FileSystemHandle {
+        FileSystemHandle(descriptor: try FileDescriptor.open(path, .readOnly, options: [.directory, .closeOnExec]))
+    }
+}
+
+/// A file system held open so that `flush` reports every write-back error since it was opened (or since the
+/// last flush): one checked syncfs makes many unsynced files durable, as an fsync of each would, far cheaper.
+/// Kept open for the run.
+public struct FileSystemHandle: Sendable {
+    let descriptor: FileDescriptor
+
+    public func flush() throws {
+        try Errno.check { s3a_syncfs(descriptor.rawValue) }
     }
 }

@@ -75,14 +75,33 @@ public enum FileAttributes {
         try Errno.check { futimens(descriptor.rawValue, &times) }
     }
 
-    /// Sets a folder's mode and time through a descriptor opened with O_NOFOLLOW | O_DIRECTORY: when `path` is
-    /// (or has become) a symlink, nothing is changed and ELOOP or ENOTDIR is thrown.
-    public static func setFolder(_ path: FilePath, mode: UInt32?, mtime: Double?) throws {
-        let descriptor = try FileDescriptor.open(path, .readOnly, options: [.directory, .noFollow, .closeOnExec])
+    /// Sets the mode and time of the folder `path` below `root`, through descriptors: from `root`, each folder on
+    /// the way is opened relative to the one before with O_NOFOLLOW | O_DIRECTORY, the last one included. A symlink
+    /// anywhere below `root` (there already, or swapped in meanwhile) is never followed: nothing is changed and
+    /// ELOOP or ENOTDIR is thrown. `root` itself is the user's choice and is opened as given.
+    public static func setFolder(_ path: FilePath, below root: FilePath, mode: UInt32?, mtime: Double?) throws {
+        guard path.starts(with: root) else { throw Errno.invalidArgument }
+        let descriptor = try openFolder(path.components.dropFirst(root.components.count), below: root)
         try descriptor.closing {
             if let mode { try setMode(descriptor, mode) }
             if let mtime { try setTimes(descriptor, mtime: mtime) }
         }
+    }
+
+    /// Opens `root`, then each of `components` relative to the folder before it, never following a symlink.
+    private static func openFolder<Components: Sequence>(_ components: Components, below root: FilePath) throws -> FileDescriptor
+        where Components.Element == FilePath.Component {
+        var current = try FileDescriptor.open(root, .readOnly, options: [.directory, .closeOnExec])
+        for component in components {
+            let next = component.withPlatformString { name in
+                openat(current.rawValue, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            let failure = next < 0 ? Errno(rawValue: Glibc.errno) : nil
+            try? current.close()
+            if let failure { throw failure }
+            current = FileDescriptor(rawValue: next)
+        }
+        return current
     }
 }
 

@@ -17,11 +17,7 @@ public final class FileReader: @unchecked Sendable {
     /// The SHA-256 of a whole regular file, or nil when there is none at `path`. A symlink, a FIFO or a device
     /// there is not followed or read (it would never end, or lead outside): it has no hash, like a missing file.
     public static func sha256(of path: FilePath) throws -> String? {
-        let reader: FileReader
-        do { reader = try FileReader(path: path, noFollow: true) } catch let error as LocalFileError
-            where [.noSuchFileOrDirectory, .tooManySymbolicLinkLevels, .notDirectory].contains(error.errno) {
-            return nil
-        }
+        guard let reader = try regularFile(at: path) else { return nil }
         guard let size = reader.size else { return nil }
         let digest = Digest(.sha256)
         var buffer: [UInt8] = []
@@ -34,6 +30,22 @@ public final class FileReader: @unchecked Sendable {
         }
         return digest.finish().hex
     }
+
+    /// The regular file at `path`, open for reading; nil when nothing is there or something else is: a symlink
+    /// is not followed, and a FIFO or a device is never opened (a FIFO would block for ever, a device could be
+    /// /dev/zero, or a tape that rewinds when opened). What is opened is checked again through its descriptor.
+    public static func regularFile(at path: FilePath) throws -> FileReader? {
+        guard let status = try? FileStatus.ifExists(path), status.kind == .file else { return nil }
+        let reader: FileReader
+        do { reader = try FileReader(path: path, noFollow: true) } catch let error as LocalFileError
+            where [.noSuchFileOrDirectory, .tooManySymbolicLinkLevels, .notDirectory].contains(error.errno) {
+            return nil
+        }
+        guard reader.status.kind == .file, reader.status.isSameFile(as: status) else { return nil }
+        return reader
+    }
+
+    public static func regularFile(at path: String) throws -> FileReader? { try regularFile(at: FilePath(path)) }
 
     /// The path as given, for messages.
     public let path: String

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SystemPackage
 #if canImport(Glibc)
 import Glibc
@@ -72,6 +73,7 @@ public final class AtomicFileWriter: ByteWriter {
         } catch {
             throw LocalFileError(path: path, errno: error as? Errno ?? .ioError, action: "create", isInput: false)
         }
+        TemporaryFiles.add(temporary)
     }
 
     deinit { discard() }
@@ -103,11 +105,12 @@ public final class AtomicFileWriter: ByteWriter {
         finished = true
         try? descriptor.close()
         try? FileOperations.remove(temporary)
+        TemporaryFiles.remove(temporary)
     }
 
     /// Flushes to disk and gives the file its real name (and flushes the directory, so the name survives too).
-    /// `durable: false` leaves both flushes to the caller (one `Directory.syncFileSystem` after many files): a
-    /// restore checks every file again on its next run, so a crash costs a re-download, not a wrong file.
+    /// `durable: false` leaves both flushes to the caller (one checked `FileSystemHandle.flush` after many files).
+    /// A failed flush, close or rename fails the file: its temporary is removed, nothing takes the real name.
     public func commit(durable: Bool = true) throws {
         precondition(!finished, "AtomicFileWriter: commit after discard or commit")
         do {
@@ -118,6 +121,7 @@ public final class AtomicFileWriter: ByteWriter {
             throw LocalFileError(path: path, errno: error as? Errno ?? .ioError, action: durable ? "flush to disk" : "set the mode", isInput: false)
         }
         finished = true
+        defer { TemporaryFiles.remove(temporary) }
         do {
             // A failed close can be the first report of a failed write-back (NFS, quotas).
             try descriptor.close()
@@ -132,6 +136,22 @@ public final class AtomicFileWriter: ByteWriter {
             do { try Directory.sync(directory.isEmpty ? "." : directory) } catch {
                 throw LocalFileError(path: directory, errno: error as? Errno ?? .ioError, action: "flush the directory", isInput: false)
             }
+        }
+    }
+}
+
+/// The temporary files of the writers still under way, so that an interrupted run (SIGINT, SIGTERM) can remove
+/// them before it exits instead of leaving `.NAME.tmp-PID-N` files beside the real ones.
+public enum TemporaryFiles {
+    private static let live = Mutex<Set<FilePath>>([])
+
+    static func add(_ path: FilePath) { _ = live.withLock { $0.insert(path) } }
+    static func remove(_ path: FilePath) { _ = live.withLock { $0.remove(path) } }
+
+    /// Removes every temporary file still under way; later writes to them fail, which no longer matters.
+    public static func removeAll() {
+        for path in live.withLock({ paths in defer { paths.removeAll() }; return paths }) {
+            try? FileOperations.remove(path)
         }
     }
 }
