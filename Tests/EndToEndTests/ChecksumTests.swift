@@ -81,4 +81,49 @@ final class ChecksumTests: EndToEndCase {
         let unknown = try s3put(["--checksum", "md4", path, "s3://\(bucket)/other.bin"])
         XCTAssertEqual(unknown.status, 64, unknown.summary)
     }
+
+    /// s3-archive records the tar's CRC64NVME in the index; s3-put stores the archive with it, S3 returns it on a
+    /// HEAD, and a shallow s3-verify compares it with the index: an index whose CRC differs is caught without
+    /// reading the archive back.
+    func testArchiveIndexChecksumIsWhatS3KeepsAndShallowVerifyComparesIt() throws {
+        let session = temp.file("src/crc-session")
+        try RestoreTree.make(at: session, bigSizes: [6 * MiB + 5, 300_000])
+        for (endpoint, bucket) in try servers() {
+            let url = "s3://\(bucket)/archives/crc-session.tar"
+            guard let archived = try archiveAndPut(session, to: url, endpoint: endpoint, extra: ["--part-size", "5MiB"]) else { continue }
+            let index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: archived.index))) as? [String: Any]
+            let indexed = (index?["archive"] as? [String: Any])?["crc64nvme"] as? String
+            XCTAssertNotNil(indexed, "the index has no archive.crc64nvme")
+            XCTAssertEqual(archived.record["checksum_crc64nvme"] as? String, indexed, endpoint)
+            XCTAssertEqual(try storedChecksum(bucket, "archives/crc-session.tar", endpoint: endpoint).value, indexed, endpoint)
+            let tar = temp.file("readback.tar")
+            let copied = try aws(["s3", "cp", url, tar], endpoint: endpoint)
+            XCTAssertEqual(copied.status, 0, copied.summary)
+            XCTAssertEqual(try awscrtChecksum(tar), indexed, "\(endpoint): awscrt of the tar read back")
+
+            let shallow = try s3verify([], endpoint: endpoint, input: .data(Data((archived.line + "\n").utf8)))
+            XCTAssertEqual(shallow.status, 0, shallow.summary)
+            XCTAssertEqual(shallow.lines, ["OK \(url)"])
+
+            // The stored index altered in its CRC alone: shallow verify reads the index, not the archive, and fails.
+            var altered = try XCTUnwrap(index)
+            var totals = try XCTUnwrap(altered["archive"] as? [String: Any])
+            totals["crc64nvme"] = "AAAAAAAAAAA="
+            altered["archive"] = totals
+            let alteredPath = temp.file("altered.index.json")
+            try JSONSerialization.data(withJSONObject: altered).write(to: URL(fileURLWithPath: alteredPath))
+            let replaced = try aws(["s3", "cp", alteredPath, url + ".index.json"], endpoint: endpoint)
+            XCTAssertEqual(replaced.status, 0, replaced.summary)
+            let caught = try s3verify([], endpoint: endpoint, input: .data(Data((archived.line + "\n").utf8)))
+            XCTAssertEqual(caught.status, 1, caught.summary)
+            XCTAssertTrue(caught.out.hasPrefix("FAILED \(url):") && caught.out.contains("the index says AAAAAAAAAAA="), caught.summary)
+
+            // s3-put --index refuses a stream whose CRC64NVME is not the index's (same size and SHA-256).
+            let refused = try s3put(["--endpoint-url", endpoint, "--index", alteredPath, tar, "s3://\(bucket)/archives/other.tar"],
+                                    endpoint: false)
+            XCTAssertEqual(refused.status, 1, refused.summary)
+            XCTAssertTrue(refused.err.contains("CRC64NVME AAAAAAAAAAA="), refused.summary)
+            XCTAssertNil(try headObjectFields(bucket, "archives/other.tar", endpoint: endpoint))
+        }
+    }
 }

@@ -15,6 +15,8 @@ public struct ObjectInfo: Sendable, Equatable {
     public var checksumCRC64NVME: String?
     /// `FULL_OBJECT` or `COMPOSITE` (a checksum of the parts' checksums, not comparable with the object's).
     public var checksumType: String?
+    /// False for SSE-KMS and SSE-C objects, whose ETag is no digest of their bytes: only the stored checksum is.
+    public var etagIsMD5 = true
 
     public init(key: String, size: Int, etag: String, storageClass: String = "STANDARD",
                 lastModified: Date? = nil, metadata: [String: String] = [:], restore: String? = nil) {
@@ -59,6 +61,8 @@ public struct ObjectInfo: Sendable, Equatable {
                   metadata: metadata, restore: response.headers["x-amz-restore"])
         checksumCRC64NVME = response.headers[CRC64NVME.header]
         checksumType = response.headers["x-amz-checksum-type"]
+        etagIsMD5 = response.headers["x-amz-server-side-encryption"] != "aws:kms"
+            && response.headers["x-amz-server-side-encryption-customer-algorithm"] == nil
     }
 
     /// The stored whole-object CRC64NVME, when there is one that a whole-object checksum can be compared with.

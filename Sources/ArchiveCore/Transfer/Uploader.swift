@@ -16,9 +16,10 @@ public struct UploadOptions: Sendable {
     public var multipartThreshold: Int?
     public var object = ObjectOptions()
     /// Called once the input has ended, before the object is made visible (single PUT sent, multipart
-    /// completed), with the bytes read and their SHA-256 (nil when a resumed upload did not read them all):
-    /// throwing here stores nothing. Setting it makes the reader hash the stream.
-    public var checkBeforeStoring: (@Sendable (Int, String?) throws -> Void)?
+    /// completed), with the bytes read, their SHA-256 and their CRC64NVME (each nil when a resumed upload did not
+    /// read them all; the CRC also with `--checksum none`): throwing here stores nothing. Setting it makes the
+    /// reader hash the stream.
+    public var checkBeforeStoring: (@Sendable (Int, String?, CRC64NVME?) throws -> Void)?
     /// Remembers uploads in progress (for resume) and their parts.
     public var catalog: Catalog?
     /// On failure, keep a multipart upload's parts for a later resume instead of aborting it.
@@ -85,9 +86,9 @@ public struct Uploader: Sendable {
     }
 
     private func putSingle(_ body: ArraySlice<UInt8>, url: StorageURL, key: String) throws -> Record {
-        if let check = options.checkBeforeStoring { try check(body.count, Digest.sha256(body).hex) }
         let md5 = Digest.md5(body)
         let crc = options.object.checksum == .crc64nvme ? CRC64NVME.checksum(body) : nil
+        if let check = options.checkBeforeStoring { try check(body.count, Digest.sha256(body).hex, crc) }
         let layout = PartLayout(partSize: max(body.count, 1))
         let written: WrittenObject
         do {
@@ -256,12 +257,12 @@ public struct Uploader: Sendable {
            now.size != size || now.modified != fingerprint?.modified {
             throw Failure(.tryAgainLater, "\(source.path): the file changed while it was uploaded, and nothing was stored: is it still being written? try again later")
         }
-        try options.checkBeforeStoring?(state.totalSize, resumed.isEmpty ? streamDigest?.finish().hex : nil)
-        let digests = state.digestsInOrder()
-        let expected = ETag.combine(digests)
         // Parts a resumed upload found stored were checksummed by the run that sent them, not read by this one:
         // S3 then computes the whole object's CRC64NVME from theirs, and this run has none of its own to send.
         let crc = state.wholeChecksum()
+        try options.checkBeforeStoring?(state.totalSize, resumed.isEmpty ? streamDigest?.finish().hex : nil, crc)
+        let digests = state.digestsInOrder()
+        let expected = ETag.combine(digests)
         var result = record(url: url, key: key, size: state.totalSize, etag: expected, layout: layout, parts: digests.count)
         if !resumed.isEmpty { result.resumedParts = resumed.count }
         let written: WrittenObject
