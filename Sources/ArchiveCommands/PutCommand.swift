@@ -2,6 +2,8 @@ import ArchiveCore
 import ArgumentParser
 import Foundation
 
+extension ChecksumAlgorithm: ExpressibleByArgument {}
+
 /// `s3-put`: streaming, parallel, verified, resumable upload of standard input or files; one record per object.
 public struct PutCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
@@ -55,6 +57,9 @@ public struct PutCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Object Lock: put a legal hold on the objects (and the index), until someone lifts it.")
     var legalHold = false
+
+    @Option(name: .long, help: ArgumentHelp("The whole-object checksum S3 checks and keeps: crc64nvme or none. Default crc64nvme.", valueName: "algorithm"))
+    var checksum: ChecksumAlgorithm = .crc64nvme
 
     @Option(name: .long, help: ArgumentHelp("Cap the upload rate, e.g. 50MiB (per second, all parts together).", valueName: "rate"))
     var limitRate: Size?
@@ -153,6 +158,7 @@ public struct PutCommand: ParsableCommand {
                                           metadata: Dictionary(Self.pairs(metadata), uniquingKeysWith: { $1 }),
                                           tags: Self.pairs(tag), serverSideEncryption: sse, kmsKeyID: sseKmsKeyId)
             upload.object.lock = try objectLock()
+            upload.object.checksum = checksum
             try checkObjectLock(upload.object.lock, destination: arguments.last!, s3: s3.overrides)
             if !quiet { upload.progress = TransferProgress.onTerminal(label: "s3-put") }
             var request = PutRequest(sources: Array(arguments.dropLast()), destination: arguments.last!,

@@ -24,7 +24,7 @@ final class ArchiveIndexTests: XCTestCase {
         let writer = try IndexWriter(path: path)
         for entry in entries { try writer.add(entry) }
         let totals = ArchiveIndex(format: ArchiveIndex.formatName, session: "S \"quoted\"", source: "/data/S", created: "2026-11-30T00:00:00Z",
-                                  archive: .init(size: 10240, sha256: String(repeating: "c", count: 64)),
+                                  archive: .init(size: 10240, sha256: String(repeating: "c", count: 64), crc64nvme: "rosUhgp5mIg="),
                                   files: 2, bytes: 5, newestMtime: 1_700_000_000.123456, entries: [])
         try writer.finish(totals)
 

@@ -86,6 +86,22 @@ public struct ArchiveIndex: Codable, Sendable, Equatable {
     public struct Totals: Codable, Sendable, Equatable {
         public var size: Int
         public var sha256: String
+        /// The tar's CRC64NVME as S3 writes it (base64 of the eight bytes, most significant first): what a HEAD
+        /// of the stored archive returns, so that the archive is checked whole without reading it back. Absent
+        /// from indexes written before it was recorded.
+        public var crc64nvme: String?
+
+        public init(size: Int, sha256: String, crc64nvme: String? = nil) {
+            self.size = size
+            self.sha256 = sha256
+            self.crc64nvme = crc64nvme
+        }
+
+        /// The same bytes: size and SHA-256, and the CRC64NVME where both indexes have one.
+        public func describesSameBytes(as other: Totals) -> Bool {
+            size == other.size && sha256 == other.sha256
+                && (crc64nvme == nil || other.crc64nvme == nil || crc64nvme == other.crc64nvme)
+        }
     }
 
     public var format: String

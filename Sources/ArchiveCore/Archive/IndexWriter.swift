@@ -31,7 +31,13 @@ final class IndexWriter {
     /// Writes the index (totals, then the spooled entries) under its real name, flushed.
     func finish(_ totals: ArchiveIndex) throws {
         var head: [UInt8] = []
-        head += Array("{\n  \"archive\" : {\n    \"sha256\" : ".utf8)
+        head += Array("{\n  \"archive\" : {\n    ".utf8)
+        if let crc = totals.archive.crc64nvme {
+            head += Array("\"crc64nvme\" : ".utf8)
+            JSONText.appendString(crc, to: &head)
+            head += Array(",\n    ".utf8)
+        }
+        head += Array("\"sha256\" : ".utf8)
         JSONText.appendString(totals.archive.sha256, to: &head)
         head += Array(",\n    \"size\" : \(totals.archive.size)\n  },\n  \"bytes\" : \(totals.bytes),\n  \"created\" : ".utf8)
         JSONText.appendString(totals.created, to: &head)

@@ -68,7 +68,7 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     let archiveDigest = try tar.finish()
 
     let totals = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: rootText, created: UTC.iso8601(Date()),
-                              archive: .init(size: sink.written, sha256: archiveDigest.hex),
+                              archive: .init(size: sink.written, sha256: archiveDigest.hex, crc64nvme: sink.crc.base64),
                               files: builder.files, bytes: builder.bytes, newestMtime: builder.newest, entries: [])
     try fileOutput?.commit()
     try indexWriter?.finish(totals)

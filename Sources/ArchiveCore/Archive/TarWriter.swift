@@ -23,6 +23,8 @@ final class TarSink: @unchecked Sendable {
     private let output: ByteWriter
     private(set) var written = 0
     private let digest = Digest(.sha256)
+    /// The tar's CRC64NVME, taken by the writer thread beside the SHA-256; read once `finish` has joined it.
+    private(set) var crc = CRC64NVME()
     private let capacity = 4 << 20
     private let pool: BufferPool
     private let queue = HandOff<ByteBuffer>()
@@ -46,6 +48,7 @@ final class TarSink: @unchecked Sendable {
         while let buffer = queue.pop() {
             if failure == nil {
                 digest.update(buffer.bytes)
+                crc.update(buffer.bytes)
                 do { try buffer.bytes.withUnsafeBytes { try output.write($0) } } catch { failure = error }
             }
             buffer.bytes.removeAll(keepingCapacity: true)

@@ -23,6 +23,9 @@ public struct Record: Codable, Sendable, Equatable {
     /// Archives stored beside an earlier archive of the same session: 2 for the second, and so on (absent for the
     /// first). The key is the first key with `.genN` before its extension (see `Generation`).
     public var generation: Int?
+    /// The object's CRC64NVME as S3 stores it (`x-amz-checksum-crc64nvme`, base64): of the whole object, also
+    /// when it was uploaded in parts (FULL_OBJECT). Absent when no checksum was sent (`--checksum none`).
+    public var checksumCRC64NVME: String?
 
     enum CodingKeys: String, CodingKey {
         case url, bucket, key, size, etag, parts, skipped, sha256, session, index, generation
@@ -30,6 +33,7 @@ public struct Record: Codable, Sendable, Equatable {
         case partSizeDoublingEvery = "part_size_doubling_every"
         case storageClass = "storage_class"
         case resumedParts = "resumed_parts"
+        case checksumCRC64NVME = "checksum_crc64nvme"
     }
 
     public init(url: String, bucket: String?, key: String, size: Int, etag: String, layout: PartLayout, parts: Int,

@@ -69,7 +69,7 @@ public struct LocalStore: ObjectStore {
     /// Files are stored whole: what s3-put wrote in parts, its sidecar records the layout of.
     public func firstPart(_ key: String) throws -> FirstPart? { nil }
 
-    public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions,
+    public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], checksum: CRC64NVME?, options: ObjectOptions,
                     ifAbsent: Bool) throws -> WrittenObject {
         if ifAbsent { try refuseIfTaken(key) }
         let writer = try AtomicFileWriter(path: path(key))
@@ -111,7 +111,8 @@ public struct LocalStore: ObjectStore {
         return id
     }
 
-    public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String {
+    public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8],
+                        checksum: CRC64NVME?) throws -> String {
         let writer = try AtomicFileWriter(path: uploadDirectory(key, uploadID) + String(format: "/part-%05d", number),
                                           createDirectories: false)
         try writer.write(body)
@@ -120,7 +121,7 @@ public struct LocalStore: ObjectStore {
     }
 
     public func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)],
-                                  ifAbsent: Bool) throws -> WrittenObject {
+                                  checksum: CRC64NVME?, ifAbsent: Bool) throws -> WrittenObject {
         if ifAbsent { try refuseIfTaken(key) }
         let directory = uploadDirectory(key, uploadID)
         let writer = try AtomicFileWriter(path: path(key))

@@ -10,6 +10,13 @@ public struct ObjectInfo: Sendable, Equatable {
     public var metadata: [String: String]
     /// S3's `x-amz-restore` answer for a cold object: `ongoing-request="true"`, or `"false"` with an expiry date.
     public var restore: String?
+    /// The whole object's CRC64NVME as the store holds it (base64, `x-amz-checksum-crc64nvme` on a HEAD with
+    /// `x-amz-checksum-mode: ENABLED`), nil when the object was stored without one.
+    public var checksumCRC64NVME: String?
+    /// `FULL_OBJECT` or `COMPOSITE` (a checksum of the parts' checksums, not comparable with the object's).
+    public var checksumType: String?
+    /// False for SSE-KMS and SSE-C objects, whose ETag is no digest of their bytes: only the stored checksum is.
+    public var etagIsMD5 = true
 
     public init(key: String, size: Int, etag: String, storageClass: String = "STANDARD",
                 lastModified: Date? = nil, metadata: [String: String] = [:], restore: String? = nil) {
@@ -52,6 +59,16 @@ public struct ObjectInfo: Sendable, Equatable {
                   storageClass: response.headers["x-amz-storage-class"] ?? "STANDARD",
                   lastModified: response.headers["last-modified"].flatMap { formatter.date(from: $0) },
                   metadata: metadata, restore: response.headers["x-amz-restore"])
+        checksumCRC64NVME = response.headers[CRC64NVME.header]
+        checksumType = response.headers["x-amz-checksum-type"]
+        etagIsMD5 = response.headers["x-amz-server-side-encryption"] != "aws:kms"
+            && response.headers["x-amz-server-side-encryption-customer-algorithm"] == nil
+    }
+
+    /// The stored whole-object CRC64NVME, when there is one that a whole-object checksum can be compared with.
+    public var fullObjectCRC64NVME: UInt64? {
+        guard checksumType != "COMPOSITE", let stored = checksumCRC64NVME else { return nil }
+        return CRC64NVME.value(base64: stored)
     }
 }
 
@@ -67,6 +84,8 @@ public struct ObjectOptions: Sendable {
     public var kmsKeyID: String?
     /// Retention and legal hold (S3 Object Lock); none by default.
     public var lock = ObjectLock()
+    /// The checksum every body carries and the store keeps for the whole object (`--checksum`).
+    public var checksum: ChecksumAlgorithm = .crc64nvme
 
     public init(storageClass: String? = nil, contentType: String? = nil, metadata: [String: String] = [:],
                 tags: [(key: String, value: String)] = [], serverSideEncryption: String? = nil, kmsKeyID: String? = nil) {
@@ -84,6 +103,11 @@ public struct ObjectOptions: Sendable {
     /// S3 reports an MD5 ETag only for objects it encrypts with its own keys (or not at all), not for
     /// SSE-KMS or SSE-C objects.
     public var etagIsMD5: Bool { serverSideEncryption != "aws:kms" && !customerEncrypted }
+}
+
+/// The full-object checksum s3-put has S3 check and keep beside the ETag (`--checksum`).
+public enum ChecksumAlgorithm: String, Sendable, CaseIterable {
+    case crc64nvme, none
 }
 
 /// What a store answered to the write that made an object visible (a PUT, a completed multipart upload).
@@ -150,16 +174,18 @@ public protocol ObjectStore: Sendable {
 
     /// Stores `body` in one request; `md5` is its digest, checked by the receiver. With `ifAbsent` the write
     /// happens only when nothing is at the key (`If-None-Match: *`), else it throws `WriteNotApplied`.
-    func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions,
+    func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], checksum: CRC64NVME?, options: ObjectOptions,
              ifAbsent: Bool) throws -> WrittenObject
 
     /// Starts a multipart upload; returns its id.
     func startMultipart(_ key: String, options: ObjectOptions) throws -> String
     /// Stores part `number` (from 1); returns the part's ETag.
-    func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String
+    func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8],
+                 checksum: CRC64NVME?) throws -> String
     /// Joins the parts into the object, only when nothing is at the key if `ifAbsent` (else `WriteNotApplied`).
+    /// `checksum`: the whole object's CRC64NVME (FULL_OBJECT), which the store checks against the parts'.
     func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)],
-                           ifAbsent: Bool) throws -> WrittenObject
+                           checksum: CRC64NVME?, ifAbsent: Bool) throws -> WrittenObject
     func abortMultipart(_ key: String, uploadID: String) throws
     /// Removes the object, or only `versionID` of it on a bucket that keeps versions.
     func delete(_ key: String, versionID: String?) throws
@@ -186,6 +212,21 @@ extension ObjectStore {
     public func download(_ key: String, range: ClosedRange<Int>?,
                          receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
         try download(key, range: range, ifMatch: nil, receive: receive)
+    }
+
+    /// Writes without a checksum beside the MD5 (tests, callers that have none).
+    public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions,
+                    ifAbsent: Bool) throws -> WrittenObject {
+        try put(key, body: body, md5: md5, checksum: nil, options: options, ifAbsent: ifAbsent)
+    }
+
+    public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String {
+        try putPart(key, uploadID: uploadID, number: number, body: body, md5: md5, checksum: nil)
+    }
+
+    public func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)],
+                                  ifAbsent: Bool) throws -> WrittenObject {
+        try completeMultipart(key, uploadID: uploadID, parts: parts, checksum: nil, ifAbsent: ifAbsent)
     }
 
     /// The URL of a key in this store, for messages and reports.

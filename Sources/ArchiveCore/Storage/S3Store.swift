@@ -47,36 +47,41 @@ public struct S3Store: ObjectStore {
     public func checkWritable() throws { try client.headBucket(bucket) }
 
     public func head(_ key: String) throws -> ObjectInfo? {
-        try client.headObject(bucket: bucket, key: key, headers: keyHeaders)
+        // The checksum is returned only when asked for; it is what shallow checks compare without reading bytes.
+        try client.headObject(bucket: bucket, key: key, headers: keyHeaders + [("x-amz-checksum-mode", "ENABLED")])
     }
 
     public func firstPart(_ key: String) throws -> FirstPart? {
         try client.headFirstPart(bucket: bucket, key: key, headers: keyHeaders)
     }
 
-    public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], options: ObjectOptions,
+    public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], checksum: CRC64NVME?, options: ObjectOptions,
                     ifAbsent: Bool) throws -> WrittenObject {
         try Self.conditional {
             try client.putObject(bucket: bucket, key: key, body: body, md5: md5,
-                                 headers: headers(options) + (ifAbsent ? [Self.ifNoneMatch] : []))
+                                 headers: headers(options) + Self.checksumHeaders(checksum)
+                                    + (ifAbsent ? [Self.ifNoneMatch] : []))
         }
     }
 
     public func startMultipart(_ key: String, options: ObjectOptions) throws -> String {
-        try client.createMultipartUpload(bucket: bucket, key: key, headers: headers(options))
+        try client.createMultipartUpload(bucket: bucket, key: key, headers: headers(options) + Self.multipartChecksum(options))
     }
 
-    public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String {
+    public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8],
+                        checksum: CRC64NVME?) throws -> String {
         try client.uploadPart(bucket: bucket, key: key, uploadID: uploadID, number: number, body: body, md5: md5,
-                              headers: keyHeaders)
+                              headers: keyHeaders + Self.checksumHeaders(checksum))
     }
 
     /// SeaweedFS 4.48 and moto 5.2.1 honour `If-None-Match: *` here as on PutObject (412, the upload kept).
     public func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)],
-                                  ifAbsent: Bool) throws -> WrittenObject {
-        try Self.conditional {
+                                  checksum: CRC64NVME?, ifAbsent: Bool) throws -> WrittenObject {
+        // Not the SDK's algorithm header here: this request's body is the XML, which the checksum is not of.
+        let whole = checksum.map { [(CRC64NVME.header, $0.base64), ("x-amz-checksum-type", "FULL_OBJECT")] } ?? []
+        return try Self.conditional {
             try client.completeMultipartUpload(bucket: bucket, key: key, uploadID: uploadID, parts: parts,
-                                               headers: ifAbsent ? [Self.ifNoneMatch] : [])
+                                               headers: whole + (ifAbsent ? [Self.ifNoneMatch] : []))
         }
     }
 
@@ -86,6 +91,19 @@ public struct S3Store: ObjectStore {
 
     public func delete(_ key: String, versionID: String?) throws {
         try client.deleteObject(bucket: bucket, key: key, versionID: versionID)
+    }
+
+    /// The body's CRC64NVME, which S3 checks on arrival (refusing a damaged body) and keeps. The algorithm is
+    /// named as the AWS SDKs name it: moto 5.2.1 keeps a PutObject's checksum only when it is.
+    static func checksumHeaders(_ checksum: CRC64NVME?) -> [(name: String, value: String)] {
+        checksum.map { [(CRC64NVME.header, $0.base64), ("x-amz-sdk-checksum-algorithm", CRC64NVME.algorithm)] } ?? []
+    }
+
+    /// A multipart upload whose object keeps one CRC64NVME of all its bytes (not a checksum of checksums), so
+    /// that it can be compared with the checksum of the file, the stream or the tar, whatever the part size.
+    static func multipartChecksum(_ options: ObjectOptions) -> [(name: String, value: String)] {
+        guard options.checksum == .crc64nvme else { return [] }
+        return [("x-amz-checksum-algorithm", CRC64NVME.algorithm), ("x-amz-checksum-type", "FULL_OBJECT")]
     }
 
     /// S3's conditional write: only when no object is at the key.

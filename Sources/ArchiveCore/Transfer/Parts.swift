@@ -33,6 +33,8 @@ struct ReadPart: Sendable {
     let spool: SpoolFile?
     /// Taken while spooling; a part in memory is hashed by the worker that sends it.
     let spoolMD5: [UInt8]?
+    /// The spooled part's CRC64NVME, taken with its MD5 when the upload sends checksums.
+    var spoolCRC: CRC64NVME? = nil
 
     /// The bytes of a part held in memory (a stream's first parts, which are never spooled).
     var bytes: ArraySlice<UInt8> { buffer.filled }
@@ -47,11 +49,14 @@ final class PartReader {
     let pool: BufferPool
     let budget: MemoryBudget
     let streamDigest: Digest?
+    /// Checksum spooled parts as they are written (a part in memory is checksummed by its worker).
+    let checksums: Bool
     private var chunk: [UInt8] = []
     private static let chunkSize = 2 << 20
 
-    init(source: FileReader, budget: MemoryBudget, streamDigest: Digest?) {
+    init(source: FileReader, budget: MemoryBudget, streamDigest: Digest?, checksums: Bool = false) {
         self.source = source
+        self.checksums = checksums
         self.budget = budget
         pool = BufferPool(count: budget.slots)
         self.streamDigest = streamDigest
@@ -69,6 +74,7 @@ final class PartReader {
             // The slot's memory goes back: the part lives on disk, and the budget counts only parts in memory.
             buffer.release()
             let md5 = Digest(.md5)
+            var crc = CRC64NVME()
             let spool = try SpoolFile.make { append in
                 var position = 0
                 while position < length {
@@ -76,13 +82,15 @@ final class PartReader {
                     let n = try read(into: &chunk, count: wanted, at: offset.map { $0 + position })
                     let bytes = chunk[..<n]
                     md5.update(bytes)
+                    if checksums { crc.update(bytes) }
                     streamDigest?.update(bytes)
                     try append(bytes)
                     position += n
                     if n < wanted { break }
                 }
             }
-            return ReadPart(number: number, count: spool.count, buffer: buffer, spool: spool, spoolMD5: md5.finish())
+            return ReadPart(number: number, count: spool.count, buffer: buffer, spool: spool, spoolMD5: md5.finish(),
+                            spoolCRC: checksums ? crc : nil)
         } catch {
             pool.give(buffer)
             throw error
@@ -108,19 +116,23 @@ struct PartSender: Sendable {
         guard !state.failed else { return }
         do {
             let md5: [UInt8]
+            let crc: CRC64NVME?
             let etag: String
             if let spool = part.spool, let spooledMD5 = part.spoolMD5 {
                 md5 = spooledMD5
-                etag = try store.putPart(key, uploadID: uploadID, number: part.number, spool: spool, md5: md5)
+                crc = part.spoolCRC
+                etag = try store.putPart(key, uploadID: uploadID, number: part.number, spool: spool, md5: md5, checksum: crc)
             } else {
                 md5 = Digest.md5(part.bytes)
-                etag = try store.putPart(key, uploadID: uploadID, number: part.number, body: part.bytes, md5: md5)
+                crc = options.object.checksum == .crc64nvme ? CRC64NVME.checksum(part.bytes) : nil
+                etag = try store.putPart(key, uploadID: uploadID, number: part.number, body: part.bytes, md5: md5,
+                                         checksum: crc)
             }
             if options.object.etagIsMD5, ETag.unquote(etag) != md5.hex {
                 throw Failure.check("\(url): part \(part.number) was stored with ETag \(etag), expected \(md5.hex)")
             }
             try options.catalog?.partStored(uploadID, number: part.number, size: part.count, md5: md5.hex)
-            state.finish(part.number, md5: md5, size: part.count)
+            state.finish(part.number, md5: md5, size: part.count, checksum: crc)
             options.progress?.add(bytes: part.count, parts: 1)
         } catch {
             state.fail(error)
@@ -131,11 +143,13 @@ struct PartSender: Sendable {
 extension ObjectStore {
     /// Stores a spooled part. S3 reads it from the file as it sends; another store is handed the bytes in
     /// memory (its part interface takes bytes), so only S3 uploads keep the memory budget for spooled parts.
-    func putPart(_ key: String, uploadID: String, number: Int, spool: SpoolFile, md5: [UInt8]) throws -> String {
+    func putPart(_ key: String, uploadID: String, number: Int, spool: SpoolFile, md5: [UInt8],
+                 checksum: CRC64NVME?) throws -> String {
         if let s3 = self as? S3Store {
             return try s3.client.uploadPart(bucket: s3.bucket, key: key, uploadID: uploadID, number: number, file: spool,
-                                            md5: md5, headers: s3.customerKey?.headers ?? [])
+                                            md5: md5, headers: (s3.customerKey?.headers ?? []) + S3Store.checksumHeaders(checksum))
         }
-        return try putPart(key, uploadID: uploadID, number: number, body: try spool.readAll()[...], md5: md5)
+        return try putPart(key, uploadID: uploadID, number: number, body: try spool.readAll()[...], md5: md5,
+                           checksum: checksum)
     }
 }

@@ -319,10 +319,10 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
     let target = try ArchiveTarget(base: key, store: store, replacing: options.replace)
     let loaded = IndexBox()
     var archiveOptions = options
-    archiveOptions.checkBeforeStoring = { size, sha256 in
-        let (index, data) = try loadIndex(indexPath, size: size, sha256: sha256)
+    archiveOptions.checkBeforeStoring = { size, sha256, crc in
+        let (index, data) = try loadIndex(indexPath, size: size, sha256: sha256, crc: crc)
         loaded.set(index, data)
-        if let latest = target.latestTotals, latest == index.archive { throw SameAsLatestGeneration() }
+        if let latest = target.latestTotals, latest.describesSameBytes(as: index.archive) { throw SameAsLatestGeneration() }
     }
     let targetURL = url.with(key: target.key)
     var record: Record
@@ -351,8 +351,9 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
     return (record, index)
 }
 
-/// The index at `path`, checked against the bytes the stream held (`sha256` is nil when they were not all read).
-private func loadIndex(_ path: String, size: Int, sha256: String?) throws -> (ArchiveIndex, Data) {
+/// The index at `path`, checked against the bytes the stream held (`sha256` and `crc` are nil when they were not
+/// all read; `crc` also without checksums). An index without a CRC64NVME predates it and is checked without.
+private func loadIndex(_ path: String, size: Int, sha256: String?, crc: CRC64NVME?) throws -> (ArchiveIndex, Data) {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw Failure.noInput("\(path): no index: s3-archive writes it when the archive is complete; did it fail?")
     }
@@ -362,6 +363,9 @@ private func loadIndex(_ path: String, size: Int, sha256: String?) throws -> (Ar
     }
     if let sha256, sha256 != index.archive.sha256 {
         throw Failure.check("\(path): the index is of another archive (SHA-256 \(index.archive.sha256), the bytes read give \(sha256)): give the index s3-archive wrote for this stream")
+    }
+    if let crc, let recorded = index.archive.crc64nvme, recorded != crc.base64 {
+        throw Failure.check("\(path): the index is of another archive (CRC64NVME \(recorded), the bytes read give \(crc.base64)): give the index s3-archive wrote for this stream")
     }
     return (index, data)
 }

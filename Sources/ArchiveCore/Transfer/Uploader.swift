@@ -16,9 +16,10 @@ public struct UploadOptions: Sendable {
     public var multipartThreshold: Int?
     public var object = ObjectOptions()
     /// Called once the input has ended, before the object is made visible (single PUT sent, multipart
-    /// completed), with the bytes read and their SHA-256 (nil when a resumed upload did not read them all):
-    /// throwing here stores nothing. Setting it makes the reader hash the stream.
-    public var checkBeforeStoring: (@Sendable (Int, String?) throws -> Void)?
+    /// completed), with the bytes read, their SHA-256 and their CRC64NVME (each nil when a resumed upload did not
+    /// read them all; the CRC also with `--checksum none`): throwing here stores nothing. Setting it makes the
+    /// reader hash the stream.
+    public var checkBeforeStoring: (@Sendable (Int, String?, CRC64NVME?) throws -> Void)?
     /// Remembers uploads in progress (for resume) and their parts.
     public var catalog: Catalog?
     /// On failure, keep a multipart upload's parts for a later resume instead of aborting it.
@@ -85,21 +86,25 @@ public struct Uploader: Sendable {
     }
 
     private func putSingle(_ body: ArraySlice<UInt8>, url: StorageURL, key: String) throws -> Record {
-        if let check = options.checkBeforeStoring { try check(body.count, Digest.sha256(body).hex) }
         let md5 = Digest.md5(body)
+        let crc = options.object.checksum == .crc64nvme ? CRC64NVME.checksum(body) : nil
+        if let check = options.checkBeforeStoring { try check(body.count, Digest.sha256(body).hex, crc) }
         let layout = PartLayout(partSize: max(body.count, 1))
         let written: WrittenObject
         do {
-            written = try store.put(key, body: body, md5: md5, options: options.object, ifAbsent: !options.replace)
+            written = try store.put(key, body: body, md5: md5, checksum: crc, options: options.object,
+                                    ifAbsent: !options.replace)
         } catch let refusal as WriteNotApplied {
             let found = try settle(refusal, url: url, key: key, size: body.count, expected: md5.hex)
             var result = record(url: url, key: key, size: body.count, etag: md5.hex, layout: layout, parts: 1)
-            if !found.ours { result.markSkipped(found.object) }
+            if !found.ours { result.markSkipped(found.object) } else { result.checksumCRC64NVME = crc?.base64 }
             return result
         }
         options.progress?.add(bytes: body.count, parts: 1)
         let stored = try verifyWritten(written, expected: md5.hex, size: body.count, readBack: false, url: url, key: key)
-        return record(url: url, key: key, size: body.count, etag: stored, layout: layout, parts: 1)
+        var result = record(url: url, key: key, size: body.count, etag: stored, layout: layout, parts: 1)
+        result.checksumCRC64NVME = crc?.base64
+        return result
     }
 
     /// A write the store did not apply as asked: what is at the key decides. The bytes this upload sent (same
@@ -118,12 +123,16 @@ public struct Uploader: Sendable {
     /// `readBack`, what a HEAD then says. When one fails, what was written is deleted (only the version written,
     /// on a bucket that keeps versions), so that no false object stays where a good one is looked for.
     private func verifyWritten(_ written: WrittenObject, expected: String, size: Int, readBack: Bool,
-                               url: StorageURL, key: String) throws -> String {
+                               checksum: CRC64NVME? = nil, url: StorageURL, key: String) throws -> String {
         do {
             let stored = try confirm(written.etag, expected: expected, url: url)
             if readBack {
                 guard let info = try store.head(key), info.size == size, ETag.unquote(info.etag) == stored else {
                     throw Failure.check("\(url): after the upload the store reports a different size or ETag than was sent")
+                }
+                // A store that keeps no checksum says nothing; one that keeps another is a different object.
+                if let checksum, let kept = info.fullObjectCRC64NVME, kept != checksum.value {
+                    throw Failure.check("\(url): after the upload the store reports CRC64NVME \(info.checksumCRC64NVME ?? ""), but the data sent gives \(checksum.base64)")
                 }
             }
             return stored
@@ -150,7 +159,8 @@ public struct Uploader: Sendable {
     private func putMultipart(_ source: FileReader, layout: PartLayout, url: StorageURL, key: String) throws -> Record {
         // A stream needs two parts in hand before it knows it is multipart, whatever the concurrency.
         let reader = PartReader(source: source, budget: MemoryBudget(options, isStream: source.size == nil),
-                                streamDigest: options.checkBeforeStoring == nil ? nil : Digest(.sha256))
+                                streamDigest: options.checkBeforeStoring == nil ? nil : Digest(.sha256),
+                                checksums: options.object.checksum == .crc64nvme)
         var streamStart: [ReadPart] = []
         if source.size == nil {
             let first = try reader.read(number: 1, length: layout.size(ofPart: 1), offset: nil)
@@ -166,7 +176,7 @@ public struct Uploader: Sendable {
         let fingerprint = source.fingerprint
         let state = MultipartState()
         let (uploadID, resumed) = try startOrResume(url: url, key: key, layout: layout, fingerprint: fingerprint)
-        for (number, part) in resumed { state.finish(number, md5: part.md5, size: part.size) }
+        for (number, part) in resumed { state.finish(number, md5: part.md5, size: part.size, checksum: nil) }
         options.active?.register(store: store, key: key, uploadID: uploadID, resumable: fingerprint != nil)
         defer { options.active?.unregister(uploadID) }
 
@@ -247,7 +257,10 @@ public struct Uploader: Sendable {
            now.size != size || now.modified != fingerprint?.modified {
             throw Failure(.tryAgainLater, "\(source.path): the file changed while it was uploaded, and nothing was stored: is it still being written? try again later")
         }
-        try options.checkBeforeStoring?(state.totalSize, resumed.isEmpty ? streamDigest?.finish().hex : nil)
+        // Parts a resumed upload found stored were checksummed by the run that sent them, not read by this one:
+        // S3 then computes the whole object's CRC64NVME from theirs, and this run has none of its own to send.
+        let crc = state.wholeChecksum()
+        try options.checkBeforeStoring?(state.totalSize, resumed.isEmpty ? streamDigest?.finish().hex : nil, crc)
         let digests = state.digestsInOrder()
         let expected = ETag.combine(digests)
         var result = record(url: url, key: key, size: state.totalSize, etag: expected, layout: layout, parts: digests.count)
@@ -256,11 +269,12 @@ public struct Uploader: Sendable {
         do {
             written = try store.completeMultipart(key, uploadID: uploadID,
                                                   parts: digests.enumerated().map { ($0.offset + 1, $0.element.hex) },
-                                                  ifAbsent: !options.replace)
+                                                  checksum: crc, ifAbsent: !options.replace)
         } catch let refusal as WriteNotApplied {
             let found = try settle(refusal, url: url, key: key, size: state.totalSize, expected: expected)
             if found.ours {
                 try? options.catalog?.uploadEnded(uploadID, state: "completed")
+                result.checksumCRC64NVME = crc?.base64
                 return result
             }
             // The same bytes were there before: this upload is not needed. A failed abort leaves the row for
@@ -271,7 +285,9 @@ public struct Uploader: Sendable {
         }
         try? options.catalog?.uploadEnded(uploadID, state: "completed")
         // The object as the store now describes it must be the object we sent.
-        result.etag = try verifyWritten(written, expected: expected, size: state.totalSize, readBack: true, url: url, key: key)
+        result.etag = try verifyWritten(written, expected: expected, size: state.totalSize, readBack: true, checksum: crc,
+                                        url: url, key: key)
+        result.checksumCRC64NVME = crc?.base64
         return result
     }
 
@@ -336,10 +352,12 @@ private extension Record {
     }
 }
 
-/// What the part workers report back: each part's MD5 and size, or the first error.
+/// What the part workers report back: each part's MD5, CRC64NVME and size, or the first error.
 final class MultipartState: Sendable {
     private struct Parts {
         var digests: [Int: [UInt8]] = [:]
+        /// nil for a part sent without a checksum (or by an earlier run).
+        var checksums: [Int: CRC64NVME?] = [:]
         var bytes = 0
         var firstError: Error?
     }
@@ -349,14 +367,24 @@ final class MultipartState: Sendable {
     var error: Error? { parts.withLock { $0.firstError } }
     var totalSize: Int { parts.withLock { $0.bytes } }
 
-    func finish(_ number: Int, md5: [UInt8], size: Int) {
+    func finish(_ number: Int, md5: [UInt8], size: Int, checksum: CRC64NVME?) {
         parts.withLock {
             $0.digests[number] = md5
+            $0.checksums[number] = checksum
             $0.bytes += size
         }
     }
 
     func fail(_ error: Error) { parts.withLock { if $0.firstError == nil { $0.firstError = error } } }
+
+    /// The whole object's CRC64NVME from its parts' in order; nil unless every part has one.
+    func wholeChecksum() -> CRC64NVME? {
+        parts.withLock { parts in
+            let inOrder = parts.checksums.keys.sorted().map { parts.checksums[$0] ?? nil }
+            guard !inOrder.isEmpty, inOrder.allSatisfy({ $0 != nil }) else { return nil }
+            return CRC64NVME.combine(inOrder.compactMap { $0 })
+        }
+    }
 
     func digestsInOrder() -> [[UInt8]] { parts.withLock { parts in parts.digests.keys.sorted().map { parts.digests[$0]! } } }
 }

@@ -97,6 +97,9 @@ func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bo
             return Check(url: url, problem: "ETag \(info.etag), the record says \(record.etag): overwritten since it was stored?")
         }
         let coldNote = info.isCold && !info.isReadable ? "\(info.storageClass), not restored" : nil
+        if let problem = try checksumProblem(record: record, info: info, store: objectStore, key: key) {
+            return Check(url: url, problem: problem)
+        }
         guard deep else { return Check(url: url, note: coldNote) }
         if let coldNote { return Check(url: url, problem: "\(coldNote): restore it first (s3-restore) for a deep check") }
         var index: ArchiveIndex?
@@ -113,7 +116,8 @@ func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bo
         do { layout = try objectStore.partLayout(of: info) ?? record.layout } catch let conflict as PartLayoutConflict {
             return Check(url: url, problem: conflict.description)
         }
-        return Check(url: url, problem: try readBack(objectStore, key: key, record: record, layout: layout, index: index))
+        return Check(url: url, problem: try readBack(objectStore, key: key, record: record, layout: layout, index: index,
+                                                 object: info))
     } catch {
         return Check(url: url, error: error)
     }
@@ -166,7 +170,13 @@ func compareLocal(_ path: String, with info: ObjectInfo, in store: ObjectStore) 
 
 /// Reads the object once: its ETag recomputed with `layout`, and for an archive each file's SHA-256 at its
 /// offset and the whole tar's SHA-256. Returns the problem, or nil.
-func readBack(_ store: ObjectStore, key: String, record: Record, layout: PartLayout, index: ArchiveIndex?) throws -> String? {
+///
+/// `object`, the HEAD's answer: its stored CRC64NVME is checked against the bytes too, and stands in for the
+/// ETag where that is no MD5 (SSE-KMS, SSE-C).
+func readBack(_ store: ObjectStore, key: String, record: Record, layout: PartLayout, index: ArchiveIndex?,
+              object: ObjectInfo? = nil) throws -> String? {
+    let stored = object?.fullObjectCRC64NVME
+    var crc = CRC64NVME()
     let etagOfStream = StreamingETag(layout: layout)
     let whole = Digest(.sha256)
     let files = (index?.entries ?? []).filter { $0.type == "file" && $0.offset != nil }.sorted { $0.offset! < $1.offset! }
@@ -177,6 +187,7 @@ func readBack(_ store: ObjectStore, key: String, record: Record, layout: PartLay
 
     try store.download(key, range: nil) { chunk in
         if index != nil { whole.update(chunk) }
+        if stored != nil { crc.update(chunk) }
         etagOfStream.update(chunk)
         // Archive members.
         var cursor = 0
@@ -211,6 +222,34 @@ func readBack(_ store: ObjectStore, key: String, record: Record, layout: PartLay
         let sha = whole.finish().hex
         if sha != index.archive.sha256 { return "the archive's SHA-256 is \(sha), the index says \(index.archive.sha256)" }
     }
-    if etag != record.etag { return "the bytes read back give ETag \(etag), the record says \(record.etag)" }
+    if let stored, crc.value != stored {
+        return "the bytes read back give CRC64NVME \(crc.base64), the store keeps \(object?.checksumCRC64NVME ?? "")"
+    }
+    // An encrypted object's ETag is no digest of its bytes: the stored checksum, just compared, is the check.
+    if etag != record.etag, object?.etagIsMD5 ?? true || stored == nil {
+        return "the bytes read back give ETag \(etag), the record says \(record.etag)"
+    }
+    return nil
+}
+
+/// The whole object's CRC64NVME the store keeps (from the HEAD) against the record's and, for an archive,
+/// its index's: a whole-archive check that reads none of the archive's bytes (the index is a small GET).
+/// Nothing to compare (no stored checksum, an older record or index) is no problem.
+func checksumProblem(record: Record, info: ObjectInfo, store: ObjectStore, key: String) throws -> String? {
+    guard let stored = info.fullObjectCRC64NVME else { return nil }
+    let storedText = info.checksumCRC64NVME ?? ""
+    if let recorded = record.checksumCRC64NVME, CRC64NVME.value(base64: recorded) != stored {
+        return "CRC64NVME \(storedText) in the store, the record says \(recorded): overwritten since it was stored?"
+    }
+    guard record.index != nil else { return nil }
+    let index: ArchiveIndex
+    do {
+        index = try ArchiveIndex.decode(Data(try store.get(key + ".index.json", range: nil)), source: record.url + ".index.json")
+    } catch {
+        return "its index cannot be read: \(error)"
+    }
+    if let indexed = index.archive.crc64nvme, CRC64NVME.value(base64: indexed) != stored {
+        return "CRC64NVME \(storedText) in the store, the index says \(indexed): the archive is not the one its index describes"
+    }
     return nil
 }

@@ -3,6 +3,7 @@
 // Typed, non-variadic doors to curl_easy_setopt and curl_easy_getinfo, which Swift cannot call.
 #include <curl/curl.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef size_t (*s3a_data_callback)(char *buffer, size_t size, size_t nitems, void *userdata);
 
@@ -17,5 +18,14 @@ CURLcode s3a_getinfo_off(CURL *handle, CURLINFO info, curl_off_t *value);
 
 /// syncfs(2) is a GNU extension the Swift Glibc module does not show.
 int s3a_syncfs(int fd);
+
+/// CRC-64/NVME (S3's CRC64NVME) of `count` bytes, continuing from `crc` (0 to start). Thread-safe.
+uint64_t s3a_crc64nvme_update(uint64_t crc, const void *bytes, size_t count);
+/// The same by tables only, whatever the CPU: for the tests and the benchmark.
+uint64_t s3a_crc64nvme_update_portable(uint64_t crc, const void *bytes, size_t count);
+/// 1 when this CPU takes the carry-less multiply path.
+int s3a_crc64nvme_uses_clmul(void);
+/// The CRC of A followed by B, from the CRC of each and B's length in bytes.
+uint64_t s3a_crc64nvme_combine(uint64_t first, uint64_t second, uint64_t second_length);
 
 #endif
