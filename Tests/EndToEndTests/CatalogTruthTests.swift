@@ -32,14 +32,17 @@ final class CatalogTruthTests: EndToEndCase {
         let source = temp.file("killed.bin")
         try makeRandomFile(source, size: 30 * MiB)
         let catalog = temp.file("catalog.sqlite")
-        // Slow enough (10 s each) that both uploads are still under way when the server is killed.
-        let common = ["--endpoint-url", server.endpoint, "--catalog", catalog, "--part-size", "5MiB", "--limit-rate", "3MiB"]
+        // The killed runs are slow (30 s each at 1 MiB/s), so that both uploads are still under way when the server
+        // is killed even on a loaded machine; the reruns are the same commands at full speed (the rate is no part
+        // of what makes an upload resumable).
+        let common = ["--endpoint-url", server.endpoint, "--catalog", catalog, "--part-size", "5MiB"]
         let fileRun = common + [source, "s3://\(bucket)/killed/file.bin"]
         let streamRun = common + ["s3://\(bucket)/killed/stream.bin"]
+        let slow = ["--limit-rate", "1MiB"]
         let quick: [String: String?] = ["AWS_MAX_ATTEMPTS": "2"]
 
-        let file = startPut(fileRun, environment: quick)
-        let stream = startPut(streamRun, input: .pipedFile(source), environment: quick)
+        let file = startPut(slow + fileRun, environment: quick)
+        let stream = startPut(slow + streamRun, input: .pipedFile(source), environment: quick)
         try waitForUploads(["killed/file.bin", "killed/stream.bin"], bucket: bucket, endpoint: server.endpoint)
         server.kill()
         for (label, run) in [("file", try file.result()), ("stream", try stream.result())] {
