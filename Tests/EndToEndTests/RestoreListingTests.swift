@@ -211,6 +211,74 @@ final class RestoreListingTests: EndToEndCase {
         assertSameFiles(destination + "/sess-cut", source)
     }
 
+    /// The index object changed on its way (a proxy turns b.fits into c.fits in the GET's body: no server hands
+    /// out other bytes than it keeps): it is checked against the checksum the store keeps before any path in it is
+    /// trusted, so nothing is restored from it (no c.fits), and the run fails with 65 naming the index.
+    func testIndexChangedOnItsWayIsRefused() throws {
+        let bucket = try bucket
+        let source = temp.file("src/sess-flip")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try makeRandomFile(source + "/a.fits", size: 1000)
+        try makeRandomFile(source + "/b.fits", size: 2000)
+        let url = "s3://\(bucket)/flip/sess-flip.tar"
+        XCTAssertNotNil(try archiveAndPut(source, to: url))
+        let proxy = try ListingCutProxy(upstream: env.endpoint, directory: temp.file("flip-proxy"),
+                                        environment: env.processEnvironment(), mode: "flip-index")
+        defer { proxy.stop() }
+        let destination = try makeDirectory("flip-dest")
+        let result = try s3restore(["--to", destination, url], endpoint: proxy.endpoint)
+        XCTAssertTrue(proxy.log().contains { $0.hasPrefix("FLIPPED") }, "the proxy changed the index: \(proxy.log())")
+        XCTAssertEqual(result.status, 65, result.summary)
+        XCTAssertTrue(result.err.contains("\(url).index.json: the index read is not the index stored"), result.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: destination + "/sess-flip/c.fits"), "nothing under another name")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: destination + "/sess-flip/a.fits"), "nothing from that index")
+
+        let direct = try s3restore(["--to", destination, url])
+        XCTAssertEqual(direct.status, 0, "control: straight from the server: \(direct.summary)")
+        assertSameFiles(destination + "/sess-flip", source)
+    }
+
+    /// Objects whose ETag is no MD5 (SSE-KMS on AWS; a proxy stands in, since neither server has KMS: it answers
+    /// a stand-in ETag and the KMS header) are restored and checked by the CRC64NVME the store keeps: fetched,
+    /// then skipped as intact, then a damaged copy healed; one stored without a checksum cannot be checked and is
+    /// not written.
+    func testObjectsWhoseETagIsNoMD5AreCheckedByTheirStoredChecksum() throws {
+        let bucket = try bucket
+        let source = temp.file("kms-src")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try makeRandomFile(source + "/a.raw", size: 3000)
+        try makeRandomFile(source + "/b.raw", size: 7 * MiB)
+        for name in ["a.raw", "b.raw"] {
+            XCTAssertEqual(try s3put(["--part-size", "5MiB", source + "/" + name, "s3://\(bucket)/kms/\(name)"]).status, 0)
+        }
+        let proxy = try ListingCutProxy(upstream: env.endpoint, directory: temp.file("kms-proxy"),
+                                        environment: env.processEnvironment(), mode: "kms")
+        defer { proxy.stop() }
+        let destination = try makeDirectory("kms-dest")
+        let url = "s3://\(bucket)/kms/"
+        let first = try s3restore(["--to", destination, url], endpoint: proxy.endpoint)
+        XCTAssertEqual(first.status, 0, first.summary)
+        for name in ["a.raw", "b.raw"] {
+            XCTAssertEqual(try sha256(ofFile: destination + "/" + name), try sha256(ofFile: source + "/" + name), name)
+        }
+        let again = try s3restore(["--to", destination, url], endpoint: proxy.endpoint)
+        XCTAssertEqual(again.status, 0, again.summary)
+        let report = try StatusReportFile(path: try XCTUnwrap(statusReports(in: destination).last))
+        XCTAssertEqual(report.outcomes["a.raw"]?.hasPrefix("OK - Skipped"), true, "\(report.lines)")
+        XCTAssertEqual(report.outcomes["b.raw"]?.hasPrefix("OK - Skipped"), true, "\(report.lines)")
+
+        try flipByte(destination + "/b.raw", at: 100)
+        let healed = try s3restore(["--to", destination, url], endpoint: proxy.endpoint)
+        XCTAssertEqual(healed.status, 0, healed.summary)
+        XCTAssertEqual(try sha256(ofFile: destination + "/b.raw"), try sha256(ofFile: source + "/b.raw"), "healed")
+
+        XCTAssertEqual(try s3put(["--checksum", "none", source + "/a.raw", "s3://\(bucket)/kms-bare/a.raw"]).status, 0)
+        let bare = try makeDirectory("kms-bare-dest")
+        let unchecked = try s3restore(["--to", bare, "s3://\(bucket)/kms-bare/"], endpoint: proxy.endpoint)
+        XCTAssertEqual(unchecked.status, 1, unchecked.summary)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: bare + "/a.raw"), "nothing unchecked written")
+    }
+
     /// An object replaced between the cut and the resume answers 412 to If-Match: that file fails, nothing of the
     /// two objects is spliced into one, no temporary is left.
     func testObjectChangedBeforeTheResumeFailsThatFile() throws {
@@ -303,6 +371,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for name, value in self.headers.items():
             if name.lower() in ("expect", "connection", "keep-alive", "proxy-connection"):
                 continue
+            if mode == "kms" and name.lower() == "if-match":
+                continue  # the client holds the stand-in ETag below, which the server never gave
             conn.putheader(name, value)
         conn.endheaders(body if body else None)
         response = conn.getresponse()
@@ -311,11 +381,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "cut-listing" and self.command == "GET" and "list-type=2" in query and response.status == 200:
             data = data[: len(data) // 2]
             note("CUT " + self.path)
+        if mode == "flip-index" and self.command == "GET" and self.path.split("?")[0].endswith(".index.json") \
+                and response.status == 200 and b"b.fits" in data:
+            # One byte of a path changed on its way, as a flipped bit at rest would: b.fits becomes c.fits.
+            data = data.replace(b"b.fits", b"c.fits")
+            note("FLIPPED " + self.path)
         self.send_response_only(response.status, response.reason)
+        kms = mode == "kms" and self.command in ("GET", "HEAD") and "list-type=2" not in query and response.status in (200, 206)
         for name, value in response.getheaders():
             if name.lower() in ("connection", "keep-alive", "transfer-encoding", "content-length"):
                 continue
+            if kms and name.lower() == "etag":
+                # As SSE-KMS objects answer on AWS: an ETag that is no MD5 of the bytes.
+                value = '"5e1ec7ed5e1ec7ed5e1ec7ed5e1ec7ed"'
             self.send_header(name, value)
+        if kms:
+            self.send_header("x-amz-server-side-encryption", "aws:kms")
         if self.command == "HEAD":
             self.send_header("Content-Length", response.getheader("Content-Length") or "0")
         else:

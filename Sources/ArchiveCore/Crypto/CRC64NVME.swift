@@ -65,3 +65,17 @@ public struct CRC64NVME: Sendable, Equatable {
     public static let algorithm = "CRC64NVME"
     public static let header = "x-amz-checksum-crc64nvme"
 }
+
+extension CRC64NVME {
+    /// The checksum of a whole file, read at offsets (whatever its read position), in 4 MiB pieces at most.
+    public static func checksum(of reader: FileReader) throws -> CRC64NVME {
+        var crc = CRC64NVME()
+        var buffer: [UInt8] = []
+        let chunk = min(4 << 20, (reader.size ?? 0) + 1)
+        while true {
+            let n = try reader.read(into: &buffer, count: chunk, at: crc.count)
+            if n == 0 { return crc }
+            crc.update(buffer[..<n])
+        }
+    }
+}

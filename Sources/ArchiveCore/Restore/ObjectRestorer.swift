@@ -98,8 +98,13 @@ struct ObjectRestorer {
         try store.partLayout(of: info)
     }
 
-    /// A local file is intact when it gives the object's ETag, with the part size the object records or implies.
+    /// A local file is intact when it gives the object's ETag, with the part size the object records or implies;
+    /// where that ETag is no MD5 (SSE-KMS, SSE-C), when it gives the CRC64NVME the store keeps.
     func matches(_ reader: FileReader, _ info: ObjectInfo) throws -> Bool {
+        if !info.etagIsMD5 {
+            guard let stored = info.fullObjectCRC64NVME else { return false }
+            return try CRC64NVME.checksum(of: reader).value == stored
+        }
         if let layout = try knownLayout(info) { return try ETag.compute(reader, layout: layout) == info.etag }
         return try ETag.findPartSize(reader, matching: info.etag, maxCandidates: 16) != nil
     }
@@ -111,15 +116,26 @@ struct ObjectRestorer {
             let writer = try AtomicFileWriter(path: path, createDirectories: false)
             var size = 0
             // With a known layout the ETag is taken from the bytes as they arrive; otherwise the file is read back
-            // and part sizes tried.
-            let layout = try knownLayout(info)
+            // and part sizes tried. The CRC64NVME the store keeps is checked too, and alone where the ETag is no
+            // MD5 (SSE-KMS, SSE-C).
+            let stored = info.fullObjectCRC64NVME
+            guard info.etagIsMD5 || stored != nil else {
+                return .failed("its ETag is no MD5 (SSE-KMS or SSE-C) and the store keeps no CRC64NVME for it: its bytes cannot be checked, so none were written")
+            }
+            let layout = info.etagIsMD5 ? try knownLayout(info) : nil
             let streaming = layout.map { StreamingETag(layout: $0) }
+            var crc = CRC64NVME()
             try store.download(key, range: nil, ifMatch: info.etag) { chunk in
                 streaming?.update(chunk)
+                if stored != nil { crc.update(chunk) }
                 try writer.write(chunk)
                 size += chunk.count
             }
-            let intact = try streaming.map { $0.finish() == info.etag } ?? matches(writer.readBack(), info)
+            if let stored, crc.value != stored {
+                writer.discard()
+                return .failed("CRC64NVME mismatch after download: the bytes give \(crc.base64), the store keeps \(CRC64NVME(value: stored, count: 0).base64)")
+            }
+            let intact = try !info.etagIsMD5 || (streaming.map { $0.finish() == info.etag } ?? matches(writer.readBack(), info))
             guard size == info.size, intact else {
                 writer.discard()
                 return .failed("ETag mismatch after download: the object's bytes do not give its ETag \(info.etag)")
