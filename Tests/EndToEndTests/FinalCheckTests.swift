@@ -13,9 +13,9 @@ import XCTest
 /// the retry (`nosuchupload`: AWS forgets a completed upload, SeaweedFS and moto do not). The real server
 /// behind it does all the work; every other request passes untouched.
 final class WriteFaultProxy {
-    let endpoint: String
-    private let process: Process
-    private let logPath: String
+    private let running: RunningProxy
+    var endpoint: String { running.endpoint }
+    private var logPath: String { running.logPath }
 
     static let script = #"""
 import http.client, http.server, os, re, sys, threading, urllib.parse
@@ -114,30 +114,16 @@ server.serve_forever()
 """#
 
     init(upstream: String, directory: String, environment: [String: String], mode: String) throws {
-        guard let python = which("python3") else {
-            XCTFail("python3 is not on PATH")
-            throw TestEnvironment.Missing()
-        }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let portFile = directory + "/write-fault-proxy.port"
-        logPath = directory + "/write-fault-proxy.log"
-        (process, endpoint) = try startPythonProxy(python: python, script: Self.script,
-                                                   arguments: [upstream, portFile, logPath, mode],
-                                                   portFile: portFile, environment: environment, name: "the write fault proxy")
+        running = try RunningProxy(script: Self.script, upstream: upstream, arguments: [mode], directory: directory,
+                                   file: "write-fault-proxy", name: "the write fault proxy", environment: environment)
     }
 
     /// What the proxy did, one line per falsified, cut or faked answer.
     var log: [String] {
-        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        running.logLines
     }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
-
-    deinit { stop() }
+    func stop() { running.stop() }
 }
 
 final class FinalCheckTests: EndToEndCase {

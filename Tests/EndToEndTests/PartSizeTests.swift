@@ -259,9 +259,9 @@ final class PartSizeTests: EndToEndCase {
 /// ("lie"), or a 400 refusal ("refuse", as from a server that does not know part numbers). The one stand-in here:
 /// no real server can be made to contradict its own ETag; SeaweedFS behind it does all the rest.
 final class PartsCountProxy {
-    let endpoint: String
-    private let process: Process
-    private let logPath: String
+    private let running: RunningProxy
+    var endpoint: String { running.endpoint }
+    private var logPath: String { running.logPath }
 
     static let script = #"""
 import http.client, http.server, os, sys, threading, urllib.parse
@@ -310,25 +310,14 @@ server.serve_forever()
 """#
 
     init(upstream: String, directory: String, mode: String, environment: [String: String]) throws {
-        guard let python = which("python3") else {
-            XCTFail("python3 is not on PATH")
-            throw TestEnvironment.Missing()
-        }
-        let portFile = directory + "/parts-proxy-\(mode).port"
-        logPath = directory + "/parts-proxy-\(mode).log"
-        (process, endpoint) = try startPythonProxy(python: python, script: Self.script,
-                                                   arguments: [upstream, portFile, logPath, mode],
-                                                   portFile: portFile, environment: environment, name: "the parts-count proxy")
+        running = try RunningProxy(script: Self.script, upstream: upstream, arguments: [mode], directory: directory,
+                                   file: "parts-proxy-\(mode)", name: "the parts-count proxy", environment: environment)
     }
 
     /// How many `HEAD ?partNumber=1` requests it answered.
     func refusals() -> Int {
-        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").count
+        running.logLines.count
     }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
+    func stop() { running.stop() }
 }

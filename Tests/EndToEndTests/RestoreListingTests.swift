@@ -321,9 +321,9 @@ final class RestoreListingTests: EndToEndCase {
 /// through the first GET of KEY, and holds the next one until the test says go (no server drops a transfer on
 /// cue, nor lets an object change between two requests of one download). The real server does all the rest.
 final class ListingCutProxy {
-    let endpoint: String
-    private let process: Process
-    let logPath: String
+    private let running: RunningProxy
+    var endpoint: String { running.endpoint }
+    var logPath: String { running.logPath }
 
     static let script = #"""
 import http.client, http.server, sys, threading, time, urllib.parse, os
@@ -427,15 +427,8 @@ server.serve_forever()
 """#
 
     init(upstream: String, directory: String, environment: [String: String], mode: String = "cut-listing") throws {
-        guard let python = which("python3") else {
-            XCTFail("python3 is not on PATH")
-            throw TestEnvironment.Missing()
-        }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let portFile = directory + "/cut-proxy.port"
-        logPath = directory + "/cut-proxy.log"
-        (process, endpoint) = try startPythonProxy(python: python, script: Self.script, arguments: [upstream, portFile, logPath, mode],
-                                                   portFile: portFile, environment: environment, name: "the listing-cut proxy")
+        running = try RunningProxy(script: Self.script, upstream: upstream, arguments: [mode], directory: directory,
+                                   file: "cut-proxy", name: "the listing-cut proxy", environment: environment)
     }
 
     /// How many listings the proxy cut.
@@ -455,12 +448,8 @@ server.serve_forever()
 
     /// All the proxy noted.
     func log() -> [String] {
-        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        running.logLines
     }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
+    func stop() { running.stop() }
 }

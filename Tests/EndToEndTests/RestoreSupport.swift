@@ -33,9 +33,9 @@ struct ProxiedRequest: Decodable {
 /// server behind it (SeaweedFS or moto) does all the work, and the signed Host header is passed on as it came,
 /// so signatures stay valid.
 final class CountingProxy {
-    let endpoint: String
-    private let process: Process
-    private let logPath: String
+    private let running: RunningProxy
+    var endpoint: String { running.endpoint }
+    private var logPath: String { running.logPath }
 
     static let script = #"""
 import http.client, http.server, json, os, sys, threading, time, urllib.parse
@@ -107,16 +107,9 @@ server.serve_forever()
 
     init(upstream: String, directory: String, environment: [String: String], delay: Double = 0,
          delayed: String = "GET") throws {
-        guard let python = which("python3") else {
-            XCTFail("python3 is not on PATH")
-            throw TestEnvironment.Missing()
-        }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let portFile = directory + "/counting-proxy.port"
-        logPath = directory + "/counting-proxy.log"
-        (process, endpoint) = try startPythonProxy(python: python, script: Self.script,
-                                                   arguments: [upstream, portFile, logPath, String(delay), delayed],
-                                                   portFile: portFile, environment: environment, name: "the counting proxy")
+        running = try RunningProxy(script: Self.script, upstream: upstream, arguments: [String(delay), delayed],
+                                   directory: directory, file: "counting-proxy", name: "the counting proxy",
+                                   environment: environment)
     }
 
     /// The most requests the proxy held at the same time (0 before the first).
@@ -150,11 +143,7 @@ server.serve_forever()
 
     private func decodedPath(_ path: String) -> String { path.removingPercentEncoding ?? path }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
+    func stop() { running.stop() }
 }
 
 // MARK: - The status report

@@ -612,6 +612,42 @@ def relay(handler, body, before_body=None):
         handler.wfile.write(data)
 """#
 
+/// A test's proxy script running under python3 on a free loopback port, in front of `upstream`: started with
+/// `upstream PORTFILE LOGFILE ARGUMENTS...` (the files named `file` in `directory`), its log readable, stopped
+/// when asked or when dropped.
+final class RunningProxy {
+    let endpoint: String
+    let logPath: String
+    private let process: Process
+
+    init(script: String, upstream: String, arguments: [String], directory: String, file: String, name: String,
+         environment: [String: String]) throws {
+        guard let python = which("python3") else {
+            XCTFail("python3 is not on PATH")
+            throw TestEnvironment.Missing()
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let portFile = directory + "/" + file + ".port"
+        logPath = directory + "/" + file + ".log"
+        (process, endpoint) = try startPythonProxy(python: python, script: script,
+                                                   arguments: [upstream, portFile, logPath] + arguments,
+                                                   portFile: portFile, environment: environment, name: name)
+    }
+
+    /// The log's lines, as the script wrote them.
+    var logLines: [String] {
+        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
+
 /// Starts a python3 proxy script that writes its port to `portFile` once it listens; returns the process and
 /// its http://127.0.0.1:PORT endpoint.
 func startPythonProxy(python: String, script: String, arguments: [String], portFile: String,
@@ -640,9 +676,9 @@ func startPythonProxy(python: String, script: String, arguments: [String], portF
 /// This is the one stand-in allowed here: no real server can be made to throttle, fail or drop exactly one
 /// chosen request. SeaweedFS behind it still does all the real work, and every other request passes untouched.
 final class FaultProxy {
-    let endpoint: String
-    private let process: Process
-    private let logPath: String
+    private let running: RunningProxy
+    var endpoint: String { running.endpoint }
+    private var logPath: String { running.logPath }
 
     static let script = #"""
 import http.client, http.server, json, sys, threading, urllib.parse
@@ -706,26 +742,15 @@ server.serve_forever()
 
     init(upstream: String, directory: String, environment: [String: String],
          failPart: Int, status: Int, code: String, times: Int) throws {
-        guard let python = which("python3") else {
-            XCTFail("python3 is not on PATH")
-            throw TestEnvironment.Missing()
-        }
-        let portFile = directory + "/proxy.port"
-        logPath = directory + "/proxy.log"
         let rule = "{\"part\": \(failPart), \"status\": \(status), \"code\": \"\(code)\", \"times\": \(times)}"
-        (process, endpoint) = try startPythonProxy(python: python, script: Self.script,
-                                                   arguments: [upstream, portFile, logPath, rule],
-                                                   portFile: portFile, environment: environment, name: "the test proxy")
+        running = try RunningProxy(script: Self.script, upstream: upstream, arguments: [rule], directory: directory,
+                                   file: "proxy", name: "the test proxy", environment: environment)
     }
 
     /// The requests seen, one per line: "METHOD /path?query", or "FAILED METHOD /path?query" for an injected error.
     func requestLog() -> [String] {
-        ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        running.logLines
     }
 
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-    }
+    func stop() { running.stop() }
 }
