@@ -22,6 +22,7 @@ public final class S3Client: Sendable {
     public func headBucket(_ bucket: String) throws {
         do {
             _ = try send("HEAD", bucket: bucket, key: nil)
+            bucketsSeen.withLock { _ = $0.insert(bucket) }
         } catch let error as S3Error where error.status == 403 || error.status == 400 {
             // A HEAD answer has no body to say why; ask again with a GET, whose error names the cause
             // (SignatureDoesNotMatch, InvalidAccessKeyId…). If the GET itself is allowed, the HEAD's answer stands.
