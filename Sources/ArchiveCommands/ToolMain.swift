@@ -36,9 +36,8 @@ extension ToolCommand {
 
     /// One line: what was wrong, and where to read more (the subcommand's help when one was named).
     static func usageMessage(for error: Error, arguments: [String]) -> String {
-        let first = arguments.first { !$0.hasPrefix("-") }
-        let named = first.flatMap { name in subcommandNames.contains(name) ? name : nil }
-        if !subcommandNames.isEmpty, let first, first == arguments.first, named == nil, first != "help" {
+        let named = arguments.first.flatMap { subcommandNames.contains($0) ? $0 : nil }
+        if !subcommandNames.isEmpty, named == nil, let first = arguments.first, !first.hasPrefix("-"), first != "help" {
             return "unknown subcommand '\(first)': choose one of \(subcommandNames.joined(separator: ", ")) (see '\(toolName) --help')"
         }
         var message = Self.message(for: error).split(whereSeparator: \.isNewline).joined(separator: " ")
