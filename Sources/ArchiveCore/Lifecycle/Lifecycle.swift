@@ -2,10 +2,13 @@ import Foundation
 
 /// s3-lifecycle's jobs: check a policy file locally, apply it (check, put, read back, compare), show a bucket's.
 public enum Lifecycle {
-    /// The policy, or a failure listing every problem (exit 65).
+    /// The policy, or a failure listing every problem (exit 65): of shape (a wrong type, an unknown field) and
+    /// against S3's rules, the latter for every rule whose shape is right.
     public static func check(_ path: String) throws -> LifecyclePolicy {
-        let policy = try LifecyclePolicy.load(path)
-        let problems = LifecycleCheck.problems(policy)
+        let reading = try LifecyclePolicy.read(path)
+        let policy = reading.policy
+        let problems = reading.problems
+            + (reading.hasRules ? LifecycleCheck.problems(policy, skipping: reading.misshapen) : [])
         guard problems.isEmpty else {
             throw Failure(.dataError, problems.map { "\(path): \($0)" }.joined(separator: "\n"))
         }

@@ -3,13 +3,14 @@ public enum LifecycleCheck {
     /// Colder to the right: a rule's transitions must move along this order with growing days.
     static let order = ["STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"]
 
-    /// Every problem found, one message each, naming the rule; empty means the policy is valid.
-    public static func problems(_ policy: LifecyclePolicy) -> [String] {
+    /// Every problem found, one message each, naming the rule; empty means the policy is valid. The rules in
+    /// `skipping` (already refused for their shape) are not checked again.
+    public static func problems(_ policy: LifecyclePolicy, skipping: Set<Int> = []) -> [String] {
         var problems: [String] = []
         if policy.rules.isEmpty { problems.append("no rules: a lifecycle configuration needs at least one") }
         if policy.rules.count > 1000 { problems.append("\(policy.rules.count) rules: S3 allows at most 1000") }
         var ids = Set<String>()
-        for (index, rule) in policy.rules.enumerated() {
+        for (index, rule) in policy.rules.enumerated() where !skipping.contains(index) {
             let name = "rule \(index + 1)" + (rule.id.map { " (\($0))" } ?? "")
             func problem(_ text: String) { problems.append("\(name): \(text)") }
 

@@ -80,18 +80,23 @@ public struct LifecyclePolicy: Codable, Sendable, Equatable {
         enum CodingKeys: String, CodingKey { case noncurrentDays = "NoncurrentDays" }
     }
 
+    /// The policy in `path`, when every field has its right type and name; else every such problem (exit 65).
     public static func load(_ path: String) throws -> LifecyclePolicy {
+        let reading = try read(path)
+        guard reading.problems.isEmpty else {
+            throw Failure(.dataError, reading.problems.map { "\(path): \($0)" }.joined(separator: "\n"))
+        }
+        return reading.policy
+    }
+
+    static func read(_ path: String) throws -> LifecycleShape.Reading {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw Failure.noInput("\(path): no such lifecycle file")
         }
         do {
-            return try JSONDecoder().decode(LifecyclePolicy.self, from: data)
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
-            throw Failure(.dataError, "\(path): \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)")
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw Failure(.dataError, "\(path): missing \(key.stringValue): a lifecycle file is {\"Rules\": [...]}")
-        } catch {
-            throw Failure(.dataError, "\(path): not a lifecycle configuration (JSON {\"Rules\": [...]}): \(error.localizedDescription)")
+            return try LifecycleShape.read(data)
+        } catch let failure as Failure {
+            throw Failure(failure.exitStatus, "\(path): \(failure.message)")
         }
     }
 

@@ -26,8 +26,10 @@ public struct Destination: Sendable {
             fileSystem = nil
             return
         }
-        guard (try? FilePath(path).stat())?.type == .directory else {
-            throw Failure(.ioError, "\(path): the destination is not a directory: give a folder to restore into")
+        let type = (try? FilePath(path).stat())?.type
+        guard type == .directory else {
+            let what = type == .regular ? "is a file, not a folder" : "is not a folder"
+            throw Failure(.ioError, "\(path): \(what): give --to a folder to restore into (a missing one is created)")
         }
         guard FileOperations.isWritableDirectory(FilePath(path)) else {
             throw Failure(.ioError, "\(path): the destination directory is not writable: check its permissions")

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Signed S3 requests over pooled libcurl connections, with retries for what is worth retrying.
 /// Operations return parsed answers and throw `S3Error` or `TransportError`.
@@ -6,6 +7,8 @@ public final class S3Client: Sendable {
     public let configuration: S3Configuration
     private let pool: ConnectionPool
     private let signer: SigV4Signer
+    /// Buckets a HEAD found, so that a missing key costs one extra request per bucket, not per key.
+    private let bucketsSeen = Mutex<Set<String>>([])
 
     public init(_ configuration: S3Configuration) {
         self.configuration = configuration
@@ -19,6 +22,7 @@ public final class S3Client: Sendable {
     public func headBucket(_ bucket: String) throws {
         do {
             _ = try send("HEAD", bucket: bucket, key: nil)
+            bucketsSeen.withLock { _ = $0.insert(bucket) }
         } catch let error as S3Error where error.status == 403 || error.status == 400 {
             // A HEAD answer has no body to say why; ask again with a GET, whose error names the cause
             // (SignatureDoesNotMatch, InvalidAccessKeyId…). If the GET itself is allowed, the HEAD's answer stands.
@@ -31,13 +35,16 @@ public final class S3Client: Sendable {
         }
     }
 
-    /// The object's metadata, or nil when there is no such key.
+    /// The object's metadata, or nil when there is no such key (a missing bucket is an error, `NoSuchBucket`).
     public func headObject(bucket: String, key: String, headers: [(name: String, value: String)] = []) throws -> ObjectInfo? {
         do {
             let response = try send("HEAD", bucket: bucket, key: key, headers: headers)
             return ObjectInfo(key: key, response: response)
         } catch let error as S3Error where error.status == 404 && error.code != "NoSuchBucket" {
+            try checkBucketExists(bucket)
             return nil
+        } catch let error as S3Error where error.status == 403 || error.status == 400 {
+            throw explained(error, bucket: bucket, key: key, headers: headers)
         }
     }
 
@@ -48,9 +55,36 @@ public final class S3Client: Sendable {
             let response = try send("HEAD", bucket: bucket, key: key, query: [("partNumber", "1")], headers: headers)
             guard let length = response.headers["content-length"].flatMap(Int.init) else { return nil }
             return FirstPart(length: length, partsCount: response.headers["x-amz-mp-parts-count"].flatMap(Int.init))
+        } catch let error as S3Error where error.status == 403 {
+            throw explained(error, bucket: bucket, key: key, headers: headers)
         } catch let error as S3Error where [400, 404, 416, 501].contains(error.status) && error.code != "NoSuchBucket" {
             return nil
         }
+    }
+
+    /// A HEAD's refusal has no body to say why, so every tool would call a wrong secret "access denied": the same
+    /// request as a one-byte GET gets the code (SignatureDoesNotMatch, InvalidAccessKeyId…). When the GET is
+    /// allowed, or refused for the same reason in no more words, the HEAD's answer stands.
+    private func explained(_ error: S3Error, bucket: String, key: String, headers: [(name: String, value: String)]) -> S3Error {
+        do {
+            _ = try send("GET", bucket: bucket, key: key, headers: headers + [("Range", "bytes=0-0")])
+        } catch let detailed as S3Error where detailed.code != "AccessDenied" && detailed.code != error.code
+            && detailed.status != 404 && detailed.status != 416 && detailed.code != "InvalidObjectState" {
+            return detailed
+        } catch {}
+        return error
+    }
+
+    /// A HEAD of a key in a missing bucket answers 404 as for a missing key: asked once per bucket, on the first
+    /// missing key, so that "no such object" is never said of a bucket that is not there.
+    private func checkBucketExists(_ bucket: String) throws {
+        guard !bucketsSeen.withLock({ $0.contains(bucket) }) else { return }
+        do { _ = try send("HEAD", bucket: bucket, key: nil) } catch let error as S3Error where error.status == 404 {
+            throw error
+        } catch {
+            // Anything else (a refusal of HEAD on the bucket itself) says nothing about the key: the 404 stands.
+        }
+        bucketsSeen.withLock { _ = $0.insert(bucket) }
     }
 
     public func putObject(bucket: String, key: String, body: ArraySlice<UInt8>, md5: [UInt8],
@@ -358,6 +392,10 @@ public final class S3Client: Sendable {
                 // A server fault may come after the work was done (S3 documents it for completions).
                 if error.status >= 500 { lostAnswer = true }
             } catch let error as TransportError {
+                if let permanent = error.permanentFailure(settings: configuration.http,
+                                                          endpointConfigured: configuration.endpoint != nil) {
+                    throw permanent
+                }
                 // The request may have reached the server and been carried out: a retry of a request that is
                 // not idempotent (a completion, a conditional write) may then be refused for that very reason.
                 lostAnswer = true

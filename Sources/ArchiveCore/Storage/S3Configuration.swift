@@ -51,18 +51,11 @@ public struct S3Configuration: Sendable {
             throw Failure(.noPermission, "profile '\(profileName)' not found in \(credentialsFile) or \(configFile)")
         }
 
-        // Explicitly named profile wins over the environment's keys, as in aws-cli.
-        let fromEnv = overrides.profile == nil
-        let key = (fromEnv ? environment["AWS_ACCESS_KEY_ID"] : nil) ?? credentialsSection["aws_access_key_id"]
-            ?? configSection["aws_access_key_id"]
-        let secret = (fromEnv ? environment["AWS_SECRET_ACCESS_KEY"] : nil) ?? credentialsSection["aws_secret_access_key"]
-            ?? configSection["aws_secret_access_key"]
-        let token = (fromEnv ? environment["AWS_SESSION_TOKEN"] : nil) ?? credentialsSection["aws_session_token"]
-            ?? configSection["aws_session_token"]
-        guard let key, !key.isEmpty, let secret, !secret.isEmpty else {
-            throw Failure(.noPermission,
-                          "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in \(credentialsFile)")
-        }
+        let credentials = try Self.credentials(
+            environment: overrides.profile == nil ? environment : [:],
+            profiles: [(credentialsSection, "[\(profileName)] in \(credentialsFile)"),
+                       (configSection, "[\(profileName == "default" ? "default" : "profile \(profileName)")] in \(configFile)")],
+            credentialsFile: credentialsFile)
 
         let region = Self.region(overrides.region, environment: environment, profile: configSection)
         let endpointText = overrides.endpointURL ?? environment["AWS_ENDPOINT_URL_S3"] ?? environment["AWS_ENDPOINT_URL"]
@@ -76,11 +69,61 @@ public struct S3Configuration: Sendable {
             endpoint = url
         }
         let attempts = environment["AWS_MAX_ATTEMPTS"].flatMap(Int.init) ?? 5
-        return S3Configuration(credentials: Credentials(accessKeyID: key, secretAccessKey: secret, sessionToken: token),
+        let caBundle = try Self.caBundle(environment: environment, profile: configSection, configFile: configFile,
+                                         https: endpoint.map { $0.scheme == "https" } ?? true)
+        return S3Configuration(credentials: credentials,
                                region: region, endpoint: endpoint,
-                               http: HTTPSettings(caBundle: environment["AWS_CA_BUNDLE"],
+                               http: HTTPSettings(caBundle: caBundle,
                                                   sendLimit: overrides.maxSendRate.map { RateLimiter(bytesPerSecond: $0) }),
                                maxAttempts: max(1, attempts))
+    }
+}
+
+extension S3Configuration {
+    /// Key, secret and session token from one provider, the first that has a key, in aws-cli's order: the
+    /// `AWS_*` variables (unless a profile was named with --profile), the profile's section of the credentials
+    /// file, then of the config file. A token is never taken from another provider than its key: a stale token
+    /// left in a file would otherwise be sent with fresh keys from the environment, and be refused.
+    static func credentials(environment: [String: String], profiles: [(section: [String: String], name: String)],
+                            credentialsFile: String) throws -> Credentials {
+        func value(_ name: String, in values: [String: String]) -> String? {
+            values[name].flatMap { $0.isEmpty ? nil : $0 }
+        }
+        let envKey = value("AWS_ACCESS_KEY_ID", in: environment), envSecret = value("AWS_SECRET_ACCESS_KEY", in: environment)
+        if envKey != nil || envSecret != nil {
+            guard let envKey, let envSecret else {
+                let (given, missing) = envKey == nil ? ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID") : ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+                throw Failure(.noPermission, "\(given) is set but \(missing) is not: set both, or neither to use the profile")
+            }
+            return Credentials(accessKeyID: envKey, secretAccessKey: envSecret,
+                               sessionToken: value("AWS_SESSION_TOKEN", in: environment) ?? value("AWS_SECURITY_TOKEN", in: environment))
+        }
+        for (section, name) in profiles {
+            let key = value("aws_access_key_id", in: section), secret = value("aws_secret_access_key", in: section)
+            guard key != nil || secret != nil else { continue }
+            guard let key, let secret else {
+                throw Failure(.noPermission, "\(name) has \(key == nil ? "aws_secret_access_key but no aws_access_key_id" : "aws_access_key_id but no aws_secret_access_key"): give both")
+            }
+            return Credentials(accessKeyID: key, secretAccessKey: secret,
+                               sessionToken: value("aws_session_token", in: section) ?? value("aws_security_token", in: section))
+        }
+        throw Failure(.noPermission,
+                      "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in \(credentialsFile)")
+    }
+
+    /// The CA certificates to trust for HTTPS: `AWS_CA_BUNDLE`, else the profile's `ca_bundle` (as aws-cli reads
+    /// them), else the system's. A file that cannot be read is said at once, naming where it was set, rather
+    /// than found by every request's failing handshake.
+    static func caBundle(environment: [String: String], profile: [String: String], configFile: String,
+                         https: Bool) throws -> String? {
+        let (path, setting): (String?, String) = environment["AWS_CA_BUNDLE"].flatMap { $0.isEmpty ? nil : $0 }
+            .map { ($0, "AWS_CA_BUNDLE") } ?? (profile["ca_bundle"], "ca_bundle in \(configFile)")
+        guard let path, !path.isEmpty else { return nil }
+        if https, !FileManager.default.isReadableFile(atPath: path) {
+            let why = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            throw Failure(.unavailable, "the CA bundle \(path) (\(setting)) \(why): point \(setting) at a readable file of PEM certificates, or unset it")
+        }
+        return path
     }
 }
 

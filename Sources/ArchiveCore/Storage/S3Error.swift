@@ -46,14 +46,19 @@ public struct S3Error: ReportableError {
 
     /// Throttling, server faults and timeouts are worth another try; so is S3's 409 for two conditional writes
     /// of one key at once (the retry meets the winner's object and is settled by comparing); nothing else is.
+    /// A server that does not implement a request (501) or the HTTP version (505) answers the same every time.
     public var isRetryable: Bool {
-        status >= 500 || status == 429
+        (status >= 500 && !isUnsupported) || status == 429
             || ["SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling",
                 "ThrottlingException", "ConditionalRequestConflict"].contains(code)
     }
 
+    /// 501 NotImplemented: the store lacks what this request needs (an option it does not support).
+    var isUnsupported: Bool { status == 501 || status == 505 || code == "NotImplemented" }
+
     public var exitStatus: ExitStatus {
         if isCredentialProblem { return .noPermission }
+        if isUnsupported { return .unavailable }
         switch code {
         case "NoSuchBucket", "NoSuchKey", "NoSuchUpload": return .noInput
         case "InvalidObjectState": return .tryAgainLater
@@ -75,6 +80,9 @@ public struct S3Error: ReportableError {
             return "\(resource): the access key is not known to the server (InvalidAccessKeyId): check AWS_ACCESS_KEY_ID or the profile"
         case "AccessDenied":
             return "\(resource): access denied: the credentials lack permission for this request"
+        case _ where isUnsupported:
+            let detail = message.isEmpty ? "" : ": \(message)"
+            return "\(resource): the server does not support this request (\(code), HTTP \(status)\(detail)); not retried: leave out the option that needs it, or use a store that has it"
         case "PermanentRedirect", "AuthorizationHeaderMalformed":
             return "\(resource): wrong region for this bucket (\(code)): set --region or AWS_REGION to the bucket's region"
         default:
