@@ -23,7 +23,7 @@ public final class TransferProgress: Sendable {
     /// What the items are, in the users' words: "parts" (s3-put), "files", "objects".
     private let itemName: String
     /// Seconds between two drawings: a terminal gains nothing from more, and each costs a write.
-    static let interval = 0.25
+    static let interval = 0.5
 
     /// A progress line on stderr, or nil when stderr is not a terminal (cron, pipes, logs stay clean).
     public static func onTerminal(label: String, counting itemName: String = "parts") -> TransferProgress? {
