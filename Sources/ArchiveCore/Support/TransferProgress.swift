@@ -55,6 +55,7 @@ public final class TransferProgress: Sendable {
             while true {
                 Thread.sleep(forTimeInterval: Self.interval)
                 guard let self, self.line.withLock({ $0.drawing && $0.generation == generation }) else { return }
+                // `draw` checks again under its lock: `finish` may come between the two.
                 self.draw()
             }
         }
@@ -105,9 +106,11 @@ public final class TransferProgress: Sendable {
         }
     }
 
-    /// `final`: the time taken in place of the ETA.
+    /// `final`: the time taken in place of the ETA. A tick that finds drawing over draws nothing: a stale line
+    /// after the summary would never be cleared.
     private func draw(final: Bool = false) {
         line.withLock { line in
+            guard final || line.drawing else { return }
             let text = Self.text(line, bytes: bytes.load(ordering: .relaxed), items: items.load(ordering: .relaxed),
                                  itemName: itemName, final: final)
             FileHandle.standardError.write(Data("\r\u{1b}[K\(text)".utf8))
@@ -118,7 +121,10 @@ public final class TransferProgress: Sendable {
     private static func text(_ line: Line, bytes: Int, items: Int, itemName: String, final: Bool) -> String {
         let elapsed = max(Date().timeIntervalSince(line.started), 0.001)
         let rate = Double(bytes) / elapsed
-        var text = "\(line.label)  \(ByteSize.format(bytes))"
+        // A line longer than the terminal wraps, and "\r ESC[K" would then clear only its last row: a long
+        // label (an object's name) keeps its end.
+        let label = line.label.count > 28 ? "…" + line.label.suffix(27) : line.label
+        var text = "\(label)  \(ByteSize.format(bytes))"
         if let totalBytes = line.totalBytes { text += " / \(ByteSize.format(totalBytes))" }
         text += "  \(ByteSize.format(Int(rate)))/s"
         if final {
