@@ -36,16 +36,13 @@ public struct ArchiveCommand: ParsableCommand {
 
     public func run() throws {
         var request = ArchiveRequest(directory: directory, name: name, indexPath: index, excludes: exclude, outputPath: output)
-        request.progress = toFile ? TransferProgress.onTerminal(label: "s3-archive", counting: "files") : nil
-        defer { request.progress?.finish() }
+        let progress = toFile ? TransferProgress.onTerminal(label: "s3-archive", counting: "files") : nil
+        request.progress = progress
+        let say: @Sendable (String) -> Void = { warn("s3-archive", $0) }
         try runReporting("s3-archive") {
-            try makeArchive(request) { message in
-                if let progress = request.progress {
-                    progress.clearingLine { warn("s3-archive", message) }
-                } else {
-                    warn("s3-archive", message)
-                }
-            }
+            // Cleared before runReporting says why the run failed.
+            defer { progress?.finish() }
+            try makeArchive(request, warn: progress?.clearingLine(around: say) ?? say)
         }
     }
 }
