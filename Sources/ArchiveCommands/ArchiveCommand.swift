@@ -1,5 +1,6 @@
 import ArchiveCore
 import ArgumentParser
+import SystemPackage
 
 /// `s3-archive`: one session directory → one uncompressed pax tar on stdout, and its index.
 public struct ArchiveCommand: ParsableCommand {
@@ -25,10 +26,23 @@ public struct ArchiveCommand: ParsableCommand {
 
     public init() {}
 
+    /// Whether the tar goes to a file (-o FILE, or `> FILE`): only then is progress drawn (on a terminal). A tar
+    /// piped on (to s3-put, pv, ssh) stays silent, as GNU tar does: whoever reads the pipe shows the progress
+    /// (s3-put draws its own, pv is there for it), on the same terminal, and two programs drawing one line
+    /// garble it. Standard output is never the terminal itself: a tar there is refused.
+    var toFile: Bool {
+        output != nil || (try? FileStatus.of(FileDescriptor.standardOutput))?.kind == .file
+    }
+
     public func run() throws {
-        let request = ArchiveRequest(directory: directory, name: name, indexPath: index, excludes: exclude, outputPath: output)
+        var request = ArchiveRequest(directory: directory, name: name, indexPath: index, excludes: exclude, outputPath: output)
+        let progress = toFile ? TransferProgress.onTerminal(label: "s3-archive", counting: "files") : nil
+        request.progress = progress
+        let say: @Sendable (String) -> Void = { warn("s3-archive", $0) }
         try runReporting("s3-archive") {
-            try makeArchive(request) { warn("s3-archive", $0) }
+            // Cleared before runReporting says why the run failed.
+            defer { progress?.finish() }
+            try makeArchive(request, warn: progress?.clearingLine(around: say) ?? say)
         }
     }
 }

@@ -67,11 +67,16 @@ public struct RestoreCommand: ParsableCommand {
             request.concurrency = concurrency
             request.latest = latest
             request.samePermissions = samePermissions
+            // A dry run fetches nothing: its messages are the whole output.
+            let progress = dryRun ? nil : TransferProgress.onTerminal(label: "s3-restore", counting: "files")
+            request.progress = progress
+            defer { progress?.finish() }
+            let say: @Sendable (String) -> Void = { warn("s3-restore", $0) }
             // An interrupted restore leaves no temporary file behind: the real names hold only checked files.
             let signals = SignalGuard { _ in TemporaryFiles.removeAll() }
             defer { signals.cancel() }
             let outcome = try restore(request, readRecords: { try RecordReader.read(paths: []) },
-                                      warn: { warn("s3-restore", $0) })
+                                      warn: progress?.clearingLine(around: say) ?? say)
             if outcome.exitStatus != .ok {
                 if outcome.failedFiles > 0 { warn("s3-restore", "\(outcome.failedFiles) file(s) failed: see \(outcome.reports.joined(separator: ", "))") }
                 throw ExitCode(outcome.exitStatus.rawValue)

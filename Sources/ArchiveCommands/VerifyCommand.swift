@@ -47,7 +47,17 @@ public struct VerifyCommand: ParsableCommand {
             } else {
                 request.recordPaths = arguments
             }
-            status = try verify(request, output: emitLine, warn: { warn("s3-verify", $0) })
+            // Only a deep check reads enough to be worth a progress line.
+            let progress = deep && against == nil ? TransferProgress.onTerminal(label: "s3-verify", counting: "objects") : nil
+            request.progress = progress
+            defer { progress?.finish() }
+            let say: @Sendable (String) -> Void = { warn("s3-verify", $0) }
+            // A record line on the terminal the progress is drawn on clears it first; the line itself is unchanged.
+            let sharesTerminal = progress != nil && Terminal.standardOutputIsTerminal
+            func output(_ line: String) {
+                if sharesTerminal, let progress { progress.clearingLine { emitLine(line) } } else { emitLine(line) }
+            }
+            status = try verify(request, output: output, warn: progress?.clearingLine(around: say) ?? say)
         }
         if status != .ok { throw ExitCode(status.rawValue) }
     }

@@ -10,6 +10,8 @@ public struct ArchiveRequest: Sendable {
     public var excludes: [String]
     /// Write the tar here (atomically) instead of standard output.
     public var outputPath: String?
+    /// File bytes written of the session's total, and files done; nil: no display.
+    public var progress: TransferProgress?
 
     public init(directory: String, name: String? = nil, indexPath: String? = nil, excludes: [String] = [],
                 outputPath: String? = nil) {
@@ -60,6 +62,12 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     let sink = TarSink(output: output)
     let tar = try TarWriter(sink: sink)
     var builder = IndexBuilder(session: ArchivePath(name), index: indexWriter)
+    if let progress = request.progress {
+        let totals = dataTotals(entries)
+        progress.setLabel(name)
+        progress.start(totalBytes: totals.bytes, totalItems: totals.files)
+        builder.progress = progress
+    }
     let rootEntry = try SessionScanner.stat(root, relative: ArchivePath(bytes: []))
     var buffer: [UInt8] = []
     for entry in [rootEntry] + entries {
@@ -72,6 +80,19 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
                               files: builder.files, bytes: builder.bytes, newestMtime: builder.newest, entries: [])
     try fileOutput?.commit()
     try indexWriter?.finish(totals)
+    request.progress?.finish(leavingSummary: true)
+}
+
+/// The file bytes and files the tar carries (a hard link's data once), for the progress display's totals.
+private func dataTotals(_ entries: [ScannedEntry]) -> (bytes: Int, files: Int) {
+    var inodes = Set<String>()
+    var totals = (bytes: 0, files: 0)
+    for entry in entries where entry.status.kind == .file {
+        if entry.status.linkCount > 1, !inodes.insert("\(entry.status.device):\(entry.status.inode)").inserted { continue }
+        totals.bytes += entry.status.size
+        totals.files += 1
+    }
+    return totals
 }
 
 /// The entries that go in the archive: FIFOs, sockets and devices are skipped with a warning; an unreadable file
@@ -109,6 +130,7 @@ private struct IndexBuilder {
     /// Hard links: the first archive path of each (device, inode), and its hash.
     var firstPathOfInode: [String: (path: ArchivePath, sha256: String)] = [:]
     let digest = Digest(.sha256)
+    var progress: TransferProgress?
 
     init(session: ArchivePath, index: IndexWriter?) {
         self.session = session
@@ -145,7 +167,8 @@ private struct IndexBuilder {
                 try tar.writeHeader(header)
                 record.offset = tar.offset
                 let sha256 = try copyFile(root.appending(bytes: entry.relativePath.bytes), scanned: status, into: tar,
-                                          digest: digest, buffer: &buffer)
+                                          digest: digest, buffer: &buffer, progress: progress)
+                progress?.add(bytes: 0, items: 1)
                 record.sha256 = sha256
                 if status.linkCount > 1 { firstPathOfInode[inode] = (path, sha256) }
                 files += 1
@@ -178,7 +201,8 @@ func sessionRoot(_ path: String) throws -> String {
 /// Streams one file into the tar, hashing the same bytes. The file opened must be the one scanned (no symlink
 /// swapped in, same device and inode), and must hold exactly its scanned size throughout; its size, mtime and
 /// ctime after the read must still be the scan's, or it is being written and the run is for another time (75).
-private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter, digest: Digest, buffer: inout [UInt8]) throws -> String {
+private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter, digest: Digest, buffer: inout [UInt8],
+                      progress: TransferProgress?) throws -> String {
     let reader = try FileReader(scanned: path, as: scanned)
     let size = scanned.size
     let chunk = 4 << 20
@@ -188,6 +212,7 @@ private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter
         if n == 0 { throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus()) }
         digest.update(buffer[..<n])
         try tar.writeData(buffer[..<n])
+        progress?.add(bytes: n)
         remaining -= n
     }
     let now = try reader.currentStatus()

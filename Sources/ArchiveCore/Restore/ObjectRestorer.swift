@@ -40,11 +40,14 @@ struct ObjectRestorer {
         }
         if request.dryRun { return (results, thawing.count) }
         let readable = needed.filter { !thawing.contains($0.key) }
+        if !readable.isEmpty { request.progress?.start(totalBytes: readable.reduce(0) { $0 + $1.info.size }, totalItems: readable.count) }
+        defer { if !readable.isEmpty { request.progress?.finish(leavingSummary: true) } }
         // Objects come down side by side, `concurrency` at once, their outcomes kept in the listing's order.
         engine.map(readable, { item in
             fetch(item.key, info: item.info, to: item.path, damaged: item.damaged)
         }) { position, outcome in
             results.append((readable[position].relativePath, outcome))
+            request.progress?.add(bytes: 0, items: 1)
         }
         return (results, thawing.count)
     }
@@ -130,6 +133,7 @@ struct ObjectRestorer {
                 if stored != nil { crc.update(chunk) }
                 try writer.write(chunk)
                 size += chunk.count
+                request.progress?.add(bytes: chunk.count)
             }
             if let stored, crc.value != stored {
                 writer.discard()

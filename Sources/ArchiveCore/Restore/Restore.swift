@@ -21,6 +21,8 @@ public struct RestoreRequest: Sendable {
     /// they are dropped: an index is data from a bucket, and root restoring it must not make setuid programs.
     public var samePermissions = false
     public var s3: S3Configuration.Overrides
+    /// Bytes fetched of those to fetch, and files done, per archive or prefix; nil: no display (not a terminal).
+    public var progress: TransferProgress?
 
     public init(urls: [String], destination: String, s3: S3Configuration.Overrides) {
         self.urls = urls
@@ -233,6 +235,7 @@ private func restoreOne(_ source: RestoreSource, stores: OpenStores, destination
         return Restored(report: report, pending: report == nil ? 1 : 0)
     case .object(let url, let key, let relative, let info):
         let restorer = ObjectRestorer(store: try stores.store(for: url), destination: destination, request: request, warn: warn)
+        request.progress?.setLabel(Paths.name(relative))
         var report = StatusReport(source: url.description, sourceLabel: "Object", session: Paths.name(relative),
                                   bucket: url.bucket ?? "(local directory)", destination: destination.root, started: started)
         let (files, pending) = try restorer.run([(key, relative, info)])
@@ -241,6 +244,7 @@ private func restoreOne(_ source: RestoreSource, stores: OpenStores, destination
         return Restored(report: report, pending: 0)
     case .objects(let prefix, let items, let folders):
         let restorer = ObjectRestorer(store: try stores.store(for: prefix), destination: destination, request: request, warn: warn)
+        request.progress?.setLabel(prefixName(prefix))
         var report = StatusReport(source: prefix.description, sourceLabel: "Prefix", session: prefixName(prefix),
                                   bucket: prefix.bucket ?? "(local directory)", destination: destination.root, started: started)
         // Folders are not report lines (as in an archive's report), unless one cannot be made.
@@ -330,7 +334,11 @@ struct ArchiveRestorer {
             if !request.dryRun {
                 // The archive's ETag, so that a ranged GET resumed after a cut is known to read the same archive.
                 let etag = try store.head(key)?.etag
-                fetchRanges(coalesce(plan.fetch), etag: etag, outcomes: outcomes)
+                let ranges = coalesce(plan.fetch)
+                request.progress?.setLabel(index.session)
+                request.progress?.start(totalBytes: ranges.reduce(0) { $0 + $1.end - $1.start }, totalItems: plan.fetch.count)
+                fetchRanges(ranges, etag: etag, outcomes: outcomes)
+                request.progress?.finish(leavingSummary: true)
                 flushFetched(plan.fetch, outcomes: outcomes)
             }
         }
@@ -470,8 +478,12 @@ struct ArchiveRestorer {
         do {
             splitter.finishEmptyFiles()
             if !splitter.isComplete {
-                try store.download(key, range: range.start...(range.end - 1), ifMatch: etag) { try splitter.receive($0) }
+                try store.download(key, range: range.start...(range.end - 1), ifMatch: etag) { chunk in
+                    try splitter.receive(chunk)
+                    request.progress?.add(bytes: chunk.count)
+                }
             }
+            request.progress?.add(bytes: 0, items: range.files.count)
             if !splitter.isComplete { throw Failure.io("the download ended early") }
         } catch {
             splitter.fail(error)

@@ -13,6 +13,8 @@ public struct VerifyRequest: Sendable {
     public var catalogPath: String?
     /// Objects checked at once (HEADs, or reads with `deep`); the output keeps the input's order.
     public var concurrency = 8
+    /// With `deep`: bytes read back of the records' total, and objects checked; nil: no display.
+    public var progress: TransferProgress?
 
     public init(s3: S3Configuration.Overrides) { self.s3 = s3 }
 }
@@ -69,12 +71,16 @@ public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @es
     } catch {
         unopened = error
     }
+    let progress = request.deep ? request.progress : nil
+    progress?.start(totalBytes: checks.reduce(0) { $0 + $1.record.size }, totalItems: checks.count)
     let engine = TransferEngine(concurrency: request.concurrency)
-    engine.map(checks, { check(record: $0.record, store: $0.store, key: $0.key, deep: request.deep) },
+    engine.map(checks, { check(record: $0.record, store: $0.store, key: $0.key, deep: request.deep, progress: progress) },
                shouldContinue: { thrown == nil }) { _, check in
         if let error = check.error, thrown == nil { thrown = error }
         if thrown == nil { report(check.url, check.problem, note: check.note) }
+        progress?.add(bytes: 0, items: 1)
     }
+    progress?.finish(leavingSummary: true)
     if let error = thrown ?? unopened { throw error }
     return failures > 0 ? .checkFailed : .ok
 }
@@ -88,7 +94,7 @@ struct Check: Sendable {
 }
 
 /// A record against its object: HEAD's size and ETag, and with `deep` the bytes read back.
-func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bool) -> Check {
+func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bool, progress: TransferProgress? = nil) -> Check {
     let url = record.url
     do {
         guard let info = try objectStore.head(key) else { return Check(url: url, problem: "no such object") }
@@ -117,7 +123,7 @@ func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bo
             return Check(url: url, problem: conflict.description)
         }
         return Check(url: url, problem: try readBack(objectStore, key: key, record: record, layout: layout, index: index,
-                                                 object: info))
+                                                 object: info, progress: progress))
     } catch {
         return Check(url: url, error: error)
     }
@@ -174,7 +180,7 @@ func compareLocal(_ path: String, with info: ObjectInfo, in store: ObjectStore) 
 /// `object`, the HEAD's answer: its stored CRC64NVME is checked against the bytes too, and stands in for the
 /// ETag where that is no MD5 (SSE-KMS, SSE-C).
 func readBack(_ store: ObjectStore, key: String, record: Record, layout: PartLayout, index: ArchiveIndex?,
-              object: ObjectInfo? = nil) throws -> String? {
+              object: ObjectInfo? = nil, progress: TransferProgress? = nil) throws -> String? {
     let stored = object?.fullObjectCRC64NVME
     var crc = CRC64NVME()
     let etagOfStream = StreamingETag(layout: layout)
@@ -210,6 +216,7 @@ func readBack(_ store: ObjectStore, key: String, record: Record, layout: PartLay
             fileIndex += 1
         }
         position += chunk.count
+        progress?.add(bytes: chunk.count)
     }
     if position != record.size { return "read \(position) bytes, the record says \(record.size)" }
     let etag = etagOfStream.finish()
