@@ -13,6 +13,8 @@ public struct VerifyRequest: Sendable {
     public var catalogPath: String?
     /// Objects checked at once (HEADs, or reads with `deep`); the output keeps the input's order.
     public var concurrency = 8
+    /// The file holding the objects' customer key (SSE-C), sent with every read of them.
+    public var customerKeyFile: String?
 
     public init(s3: S3Configuration.Overrides) { self.s3 = s3 }
 }
@@ -24,7 +26,7 @@ public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @es
     let catalog = try request.catalogPath.map { try Catalog(path: $0) }
     defer { catalog?.close() }
     var failures = 0
-    let stores = OpenStores(s3: request.s3)
+    let stores = OpenStores(s3: request.s3, customerKey: try request.customerKeyFile.map { try CustomerKey(file: $0) })
     func store(for url: StorageURL) throws -> ObjectStore { try stores.store(for: url) }
     func report(_ url: String, _ problem: String?, note: String? = nil) {
         if let problem {
@@ -118,6 +120,9 @@ func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bo
         }
         return Check(url: url, problem: try readBack(objectStore, key: key, record: record, layout: layout, index: index,
                                                  object: info))
+    } catch let refusal as CustomerKeyRefusal {
+        // That object's failure: others in the records may need no key, or have it.
+        return Check(url: url, problem: refusal.description)
     } catch {
         return Check(url: url, error: error)
     }
