@@ -108,7 +108,7 @@ struct ObjectRestorer {
             return .needed(Needed(key: item.key, relativePath: item.relativePath, info: info, path: path, damaged: existing != nil))
         } catch let refusal as CustomerKeyRefusal {
             // That file's failure: the prefix's other objects may need no key.
-            return .decided(item.relativePath, .failed(refusal.description))
+            return .decided(item.relativePath, .failed(refusal.reason))
         } catch {
             return .failed(error)
         }

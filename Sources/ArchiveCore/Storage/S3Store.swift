@@ -43,10 +43,13 @@ public struct CustomerKeyRefusal: ReportableError {
 
     public var exitStatus: ExitStatus { .noPermission }
 
-    public var description: String {
-        wrongKey ? "\(resource): encrypted with a customer key (SSE-C) other than the one given with --sse-c-key: give the key it was stored with"
-            : "\(resource): encrypted with a customer key (SSE-C): give the key with --sse-c-key FILE"
+    /// The refusal without the object's name, for a line that already names it (a report's, s3-verify's).
+    public var reason: String {
+        wrongKey ? "encrypted with a customer key (SSE-C) other than the one given with --sse-c-key: give the key it was stored with"
+            : "encrypted with a customer key (SSE-C): give the key with --sse-c-key FILE"
     }
+
+    public var description: String { "\(resource): \(reason)" }
 }
 
 /// The S3 implementation of `ObjectStore`: one bucket, reached through an `S3Client`.

@@ -122,7 +122,7 @@ func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bo
                                                  object: info))
     } catch let refusal as CustomerKeyRefusal {
         // That object's failure: others in the records may need no key, or have it.
-        return Check(url: url, problem: refusal.description)
+        return Check(url: url, problem: refusal.reason)
     } catch {
         return Check(url: url, error: error)
     }
