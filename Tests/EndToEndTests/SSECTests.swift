@@ -42,6 +42,16 @@ final class SSECTests: EndToEndCase {
         XCTAssertEqual(verified.status, 0, verified.summary)
         XCTAssertEqual(verified.lines.filter { $0.hasPrefix("OK ") }.count, 2, verified.out)
 
+        for (name, source) in files {
+            let against = try s3verify(["--no-catalog", "--sse-c-key", key, "s3://\(bucket)/with/\(name)", "--against", source])
+            XCTAssertEqual(against.status, 0, against.summary)
+        }
+        let changed = temp.file("changed.txt")
+        try Data("smalL\n".utf8).write(to: URL(fileURLWithPath: changed))
+        let differs = try s3verify(["--no-catalog", "--sse-c-key", key, "s3://\(bucket)/with/with-small.txt", "--against", changed])
+        XCTAssertEqual(differs.status, 1, differs.summary)
+        XCTAssertTrue(differs.out.contains("differs (CRC64NVME)"), differs.out)
+
         let destination = try makeDirectory("restored")
         let restored = try s3restore(["--sse-c-key", "fileb://\(key)", "--to", destination, "s3://\(bucket)/with/"])
         XCTAssertEqual(restored.status, 0, restored.summary)
@@ -120,6 +130,12 @@ final class SSECTests: EndToEndCase {
         XCTAssertEqual(archive.status, 77, archive.summary)
         XCTAssertTrue(archive.err.contains("sess-nokey.tar.index.json: encrypted with a customer key (SSE-C): give the key with --sse-c-key FILE"),
                       archive.err)
+
+        // s3-etag takes no key: it says where the comparison can be made instead.
+        let etag = try runProcess(env.tool("s3-etag"), ["--endpoint-url", env.endpoint, "--match", "s3://\(bucket)/nokey/nokey-small.txt",
+                                                        temp.file("nokey-small.txt")], environment: s3putEnvironment(), timeout: 60)
+        XCTAssertEqual(etag.status, 65, etag.summary)
+        XCTAssertTrue(etag.err.contains("s3-verify") && etag.err.contains("--sse-c-key"), etag.err)
     }
 
     func testAnotherKeyIsToldApartFromMissingPermission() throws {

@@ -164,6 +164,13 @@ func compareDirectory(_ against: String, with url: StorageURL, store objectStore
 func compareLocal(_ path: String, with info: ObjectInfo, in store: ObjectStore) throws -> String? {
     let reader = try FileReader(path: path)
     guard reader.size == info.size else { return "size \(info.size) in the store, \(reader.size ?? -1) locally (\(path))" }
+    if !info.etagIsMD5 {
+        // SSE-KMS, SSE-C: the ETag is no digest of the bytes; the CRC64NVME the store keeps is.
+        guard let stored = info.fullObjectCRC64NVME else {
+            return "its ETag is no MD5 (SSE-KMS or SSE-C) and the store keeps no CRC64NVME for it: it cannot be compared"
+        }
+        return try CRC64NVME.checksum(of: reader).value == stored ? nil : "the local file \(path) differs (CRC64NVME)"
+    }
     let known: PartLayout?
     do { known = try store.partLayout(of: info) } catch let conflict as PartLayoutConflict { return conflict.description }
     if let layout = known {
