@@ -27,12 +27,6 @@ public struct HTTPResponse: Sendable {
 }
 
 /// A transport failure below HTTP: refused or reset connections, timeouts, DNS, TLS.
-/// A ranged GET answered with a 2xx other than 206 (a whole object where a range was asked for), refused at the
-/// status line. The caller says it in its own terms (S3Client's RangeIgnored).
-public struct PartialContentRefused: Error {
-    public let status: Int
-}
-
 public struct TransportError: ReportableError {
     public let code: Int
     public let message: String
@@ -348,4 +342,10 @@ final class WorkerConnections {
 struct Weak<T: AnyObject> {
     weak var value: T?
     init(_ value: T) { self.value = value }
+}
+
+/// A ranged GET answered with a 2xx other than 206 (a whole object where a range was asked for), refused at the
+/// status line. The caller says it in its own terms (S3Client's RangeIgnored).
+public struct PartialContentRefused: Error {
+    public let status: Int
 }
