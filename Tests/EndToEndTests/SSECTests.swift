@@ -182,5 +182,12 @@ final class SSECTests: EndToEndCase {
         let local = try s3put(["--no-catalog", "--sse-c-key", key, data, "file://\(temp.file("store"))/"])
         XCTAssertEqual(local.status, 64, local.summary)
         XCTAssertTrue(local.err.contains("--sse-c-key") && local.err.contains("unencrypted"), local.err)
+        // Read from a directory, where nothing is encrypted, the key is ignored.
+        let plain = try s3put(["--no-catalog", data, "file://\(temp.file("store"))/"])
+        XCTAssertEqual(plain.status, 0, plain.summary)
+        let plainRecords = temp.file("plain.jsonl")
+        try plain.stdout.write(to: URL(fileURLWithPath: plainRecords))
+        let read = try s3verify(["--no-catalog", "--deep", "--sse-c-key", key, plainRecords])
+        XCTAssertEqual(read.status, 0, read.summary)
     }
 }
