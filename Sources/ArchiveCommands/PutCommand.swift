@@ -46,7 +46,11 @@ public struct PutCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("KMS key for --sse aws:kms.", valueName: "id"))
     var sseKmsKeyId: String?
 
-    @Option(name: .long, help: ArgumentHelp("Encrypt with your own 32-byte key (SSE-C), read from FILE; never printed or stored.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Encrypt with your own key (SSE-C): FILE (or fileb://FILE, as aws-cli) holds its 32 bytes; never printed or stored.", valueName: "file"))
+    var sseCKey: String?
+
+    /// The option's earlier name, still accepted.
+    @Option(name: .long, help: .hidden)
     var sseCKeyFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Object Lock: keep the objects (and the index) undeletable until DATE (2031-12-31, 2031-12-31T00:00:00Z) or for a period from now (30d, 12w, 18mo, 7y). Needs --retention-mode.", valueName: "date|period"))
@@ -120,7 +124,8 @@ public struct PutCommand: ParsableCommand {
         }
         if let sse, !["AES256", "aws:kms"].contains(sse) { throw ValidationError("--sse is AES256 or aws:kms") }
         if sseKmsKeyId != nil, sse != "aws:kms" { throw ValidationError("--sse-kms-key-id needs --sse aws:kms") }
-        if sseCKeyFile != nil, sse != nil { throw ValidationError("--sse-c-key-file and --sse exclude each other") }
+        if sseCKey != nil, sseCKeyFile != nil { throw ValidationError("--sse-c-key is given twice (once as --sse-c-key-file)") }
+        if sseCKey ?? sseCKeyFile != nil, sse != nil { throw ValidationError("--sse-c-key and --sse exclude each other") }
         for pair in tag + metadata where !pair.contains("=") || pair.hasPrefix("=") {
             throw ValidationError("'\(pair)' is not KEY=VALUE")
         }
@@ -168,7 +173,7 @@ public struct PutCommand: ParsableCommand {
             request.recursive = recursive
             request.force = force
             request.dryRun = dryRun
-            request.customerKeyFile = sseCKeyFile
+            request.customerKeyFile = sseCKey ?? sseCKeyFile
             request.catalogPath = catalog.path
             try put(request, warn: { warn("s3-put", $0) }) { emitLine($0.jsonLine()) }
         }

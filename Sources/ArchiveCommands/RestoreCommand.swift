@@ -35,6 +35,9 @@ public struct RestoreCommand: ParsableCommand {
     @Flag(name: .long, help: "Keep setuid, setgid and sticky bits as the archive records them (dropped by default).")
     var samePermissions = false
 
+    @Option(name: .long, help: ArgumentHelp("Read objects encrypted with your own key (SSE-C): FILE (or fileb://FILE, as aws-cli) holds its 32 bytes; never printed.", valueName: "file"))
+    var sseCKey: String?
+
     @Flag(name: .long, help: "Say what would be fetched or thawed; change nothing.")
     var dryRun = false
 
@@ -67,6 +70,7 @@ public struct RestoreCommand: ParsableCommand {
             request.concurrency = concurrency
             request.latest = latest
             request.samePermissions = samePermissions
+            request.customerKeyFile = sseCKey
             // A dry run fetches nothing: its messages are the whole output.
             let progress = dryRun ? nil : TransferProgress.onTerminal(label: "s3-restore", counting: "files")
             request.progress = progress

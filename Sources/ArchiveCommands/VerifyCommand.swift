@@ -21,6 +21,9 @@ public struct VerifyCommand: ParsableCommand {
     @Option(name: .long, help: "Objects checked at once (requests in flight). Default 8.")
     var concurrency = 8
 
+    @Option(name: .long, help: ArgumentHelp("Read objects encrypted with your own key (SSE-C): FILE (or fileb://FILE, as aws-cli) holds its 32 bytes; never printed.", valueName: "file"))
+    var sseCKey: String?
+
     @OptionGroup var catalog: CatalogOptions
     @OptionGroup var s3: S3Options
 
@@ -41,6 +44,7 @@ public struct VerifyCommand: ParsableCommand {
             request.deep = deep
             request.concurrency = concurrency
             request.catalogPath = catalog.path
+            request.customerKeyFile = sseCKey
             if let against {
                 request.url = arguments[0]
                 request.against = against

@@ -120,7 +120,11 @@ struct MatchTarget {
         }
         let url = try StorageURL(parsing: text)
         let (store, key) = try Storage.open(url) { try S3Configuration.resolve(s3) }
-        guard let info = try store.head(key) else { throw Failure.noInput("\(text): no such object") }
+        let found: ObjectInfo?
+        do { found = try store.head(key) } catch is CustomerKeyRefusal {
+            throw Failure(.dataError, "\(text): encrypted with a customer key (SSE-C), whose ETag no file gives: compare with s3-verify \(text) --against FILE --sse-c-key KEY")
+        }
+        guard let info = found else { throw Failure.noInput("\(text): no such object") }
         guard ETag.isWellFormed(info.etag) else {
             throw Failure(.dataError, "\(text): its ETag '\(info.etag)' is not an MD5 (SSE-KMS or SSE-C?): no file can match it")
         }

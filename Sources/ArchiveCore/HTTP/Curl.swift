@@ -8,6 +8,9 @@ public struct HTTPRequest: Sendable {
     public var method: String
     public var url: String
     public var headers: [(name: String, value: String)]
+    /// A ranged GET whose bytes are trusted only as 206 Partial Content: any other 2xx is refused at its status
+    /// line (`PartialContentRefused`), before a byte of its body is received.
+    public var requiresPartialContent = false
     public init(method: String, url: String, headers: [(name: String, value: String)] = []) {
         self.method = method
         self.url = url
@@ -101,6 +104,7 @@ public final class CurlConnection: @unchecked Sendable {
         let transfer = TransferState(body: body, file: file)
         transfer.receive = receive
         transfer.limiter = settings.sendLimit
+        transfer.requiresPartialContent = request.requiresPartialContent
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(headerList) }
         for (name, value) in request.headers {
@@ -151,6 +155,11 @@ public final class CurlConnection: @unchecked Sendable {
                 if line.hasPrefix("HTTP/") {
                     t.headers.removeAll()
                     t.status = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                    if t.requiresPartialContent, (200..<300).contains(t.status), t.status != 206 {
+                        // Stopped here, not after the write callback has passed bytes of the wrong range on.
+                        t.receiveError = PartialContentRefused(status: t.status)
+                        return 0
+                    }
                 }
                 if let colon = line.firstIndex(of: ":") {
                     let name = line[..<colon].lowercased()
@@ -244,6 +253,7 @@ private final class TransferState {
     var status = 0
     var receive: ((UnsafeRawBufferPointer) throws -> Void)?
     var receiveError: Error?
+    var requiresPartialContent = false
     var limiter: RateLimiter?
     init(body: UnsafeRawBufferPointer, file: SpoolFile?) {
         self.body = body
@@ -332,4 +342,10 @@ final class WorkerConnections {
 struct Weak<T: AnyObject> {
     weak var value: T?
     init(_ value: T) { self.value = value }
+}
+
+/// A ranged GET answered with a 2xx other than 206 (a whole object where a range was asked for), refused at the
+/// status line. The caller says it in its own terms (S3Client's RangeIgnored).
+public struct PartialContentRefused: Error {
+    public let status: Int
 }

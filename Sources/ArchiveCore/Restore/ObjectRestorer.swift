@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// Restores objects that are one file each (the raw-file layout): the object's ETag is the expected hash.
 struct ObjectRestorer {
@@ -43,13 +44,31 @@ struct ObjectRestorer {
         if !readable.isEmpty { request.progress?.start(totalBytes: readable.reduce(0) { $0 + $1.info.size }, totalItems: readable.count) }
         defer { if !readable.isEmpty { request.progress?.finish(leavingSummary: true) } }
         // Objects come down side by side, `concurrency` at once, their outcomes kept in the listing's order.
+        var fetched: [(line: Int, path: String)] = []
         engine.map(readable, { item in
             fetch(item.key, info: item.info, to: item.path, damaged: item.damaged)
         }) { position, outcome in
+            if outcome.isSuccess { fetched.append((results.count, readable[position].path)) }
             results.append((readable[position].relativePath, outcome))
             request.progress?.add(bytes: 0, items: 1)
         }
+        flushFetched(fetched, results: &results)
         return (results, thawing.count)
+    }
+
+    /// The files are renamed into place unflushed; one checked flush of the destination's file system (syncfs)
+    /// then makes them durable, as for an archive's files (ArchiveRestorer.flushFetched). A flush that fails fails
+    /// every file fetched here, each removed where it can be, so that the next run fetches it again rather than
+    /// trusting bytes that may only be in memory; the report is still written, the other sources still restored.
+    private func flushFetched(_ fetched: [(line: Int, path: String)], results: inout [(path: String, outcome: FileOutcome)]) {
+        guard !fetched.isEmpty else { return }
+        do { try destination.flush() } catch {
+            let reason = "\(destination.root): cannot flush the restored files to disk: \((error as? Errno)?.description.lowercased() ?? "\(error)"): run again"
+            for file in fetched {
+                try? FileOperations.remove(FilePath(file.path))
+                results[file.line].outcome = .failed(reason)
+            }
+        }
     }
 
     struct Item: Sendable {
@@ -90,6 +109,9 @@ struct ObjectRestorer {
                 return .decided(item.relativePath, .skipped)
             }
             return .needed(Needed(key: item.key, relativePath: item.relativePath, info: info, path: path, damaged: existing != nil))
+        } catch let refusal as CustomerKeyRefusal {
+            // That file's failure: the prefix's other objects may need no key.
+            return .decided(item.relativePath, .failed(refusal.reason))
         } catch {
             return .failed(error)
         }

@@ -20,6 +20,8 @@ public struct RestoreRequest: Sendable {
     /// Keep setuid, setgid and sticky bits as the index records them (GNU tar's --same-permissions); by default
     /// they are dropped: an index is data from a bucket, and root restoring it must not make setuid programs.
     public var samePermissions = false
+    /// The file holding the objects' customer key (SSE-C), sent with every read of them.
+    public var customerKeyFile: String?
     public var s3: S3Configuration.Overrides
     /// Bytes fetched of those to fetch, and files done, per archive or prefix; nil: no display (not a terminal).
     public var progress: TransferProgress?
@@ -77,8 +79,10 @@ func prefixName(_ prefix: StorageURL) -> String {
 /// report per archive or prefix is left in the destination. Best effort: one failure does not stop the others.
 public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record],
                     warn: @escaping @Sendable (String) -> Void) throws -> RestoreOutcome {
+    // A key file that cannot be used stops the run before the destination is made.
+    let customerKey = try request.customerKeyFile.map { try CustomerKey(file: $0) }
     let destination = try Destination(request.destination, create: !request.dryRun)
-    let stores = OpenStores(s3: request.s3)
+    let stores = OpenStores(s3: request.s3, customerKey: customerKey)
     // Every URL is looked at before anything is fetched; one that cannot be is a failure of its own.
     let sources = try restoreSources(request, stores: stores, readRecords: readRecords)
 
@@ -108,10 +112,13 @@ public func restore(_ request: RestoreRequest, readRecords: () throws -> [Record
         guard let report = restored.report else { continue }
         outcome.failedFiles += report.failed - restored.pending
         if !request.dryRun {
-            // Files are renamed into place unsynced; one flush of the file system before each report makes them durable.
+            // The restorers flush the files they fetched and fail those a failed flush lost (their lines say so).
+            // This flush covers what came after (links, folders); one that fails is said and fails the run, and
+            // the report, true of each file, is still written, and the next URL still restored.
             do { try destination.flush() } catch {
-                throw LocalFileError(path: destination.root, errno: error as? Errno ?? .ioError,
-                                     action: "flush the restored files to disk", isInput: false)
+                let message = "\(destination.root): cannot flush the restored files to disk: \((error as? Errno)?.description.lowercased() ?? "\(error)"): run again"
+                warn(message)
+                outcome.failedSources.append((report.source, message, .checkFailed))
             }
             outcome.reports.append(try report.write(in: destination.root))
         }

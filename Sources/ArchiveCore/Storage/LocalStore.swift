@@ -4,6 +4,8 @@ import SystemPackage
 /// The local-directory implementation of `ObjectStore` (`file:///path`): a NAS, an external disk, a test.
 /// Objects are plain files. What S3 would keep beside an object (its ETag, part size, class, metadata) lives in
 /// a hidden sidecar `.NAME.s3meta.json`, so HEAD answers with the ETag S3 would give for the same upload.
+/// Nothing here is encrypted: an SSE-C key is refused for writing (`Storage.open`: the bytes would be stored in
+/// the clear) and ignored for reading (`OpenStores`), so records mixing s3:// and file:// URLs still verify.
 public struct LocalStore: ObjectStore {
     public let root: String
 

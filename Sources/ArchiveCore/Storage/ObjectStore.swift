@@ -239,8 +239,13 @@ extension ObjectStore {
 public final class OpenStores {
     private var byLocation: [String: ObjectStore] = [:]
     private let s3: S3Configuration.Overrides
+    /// Sent with every read of an S3 object (SSE-C); a directory's files are not encrypted, so it does not apply there.
+    private let customerKey: CustomerKey?
 
-    public init(s3: S3Configuration.Overrides) { self.s3 = s3 }
+    public init(s3: S3Configuration.Overrides, customerKey: CustomerKey? = nil) {
+        self.s3 = s3
+        self.customerKey = customerKey
+    }
 
     public func store(for url: StorageURL) throws -> ObjectStore {
         let location: String
@@ -249,7 +254,8 @@ public final class OpenStores {
         case .file: location = "file:///"
         }
         if let known = byLocation[location] { return known }
-        let opened = try Storage.open(url) { [s3] in try S3Configuration.resolve(s3) }.store
+        let key = url.bucket == nil ? nil : customerKey
+        let opened = try Storage.open(url, customerKey: key) { [s3] in try S3Configuration.resolve(s3) }.store
         byLocation[location] = opened
         return opened
     }
@@ -263,6 +269,10 @@ public enum Storage {
         case .s3(let bucket, _):
             return (S3Store(client: S3Client(try s3()), bucket: bucket, customerKey: customerKey), key(of: url))
         case .file:
+            // Written there as plain bytes, an object meant to be encrypted would only look protected.
+            if customerKey != nil {
+                throw Failure.usage("\(url): --sse-c-key encrypts objects in S3; a file:// destination stores them unencrypted: drop the option or write to s3://")
+            }
             return (LocalStore(root: "/"), key(of: url))
         }
     }

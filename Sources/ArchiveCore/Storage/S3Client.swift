@@ -235,14 +235,20 @@ public final class S3Client: Sendable {
             // A server that ignores Range sends more than was asked: stopped at the first byte too many.
             let allowed = range.map { $0.upperBound + 1 - start }
             var received = 0
-            let request = signedRequest("GET", bucket: bucket, key: key, query: [], headers: requestHeaders, body: [])
-            let response = try pool.withConnection { connection in
-                try connection.perform(request) { chunk in
-                    received += chunk.count
-                    if let allowed, received > allowed { throw Self.rangeIgnored(resource, start: start, status: 200) }
-                    try receive(chunk)
-                    delivered += chunk.count
+            var request = signedRequest("GET", bucket: bucket, key: key, query: [], headers: requestHeaders, body: [])
+            request.requiresPartialContent = ranged
+            let response: HTTPResponse
+            do {
+                response = try pool.withConnection { connection in
+                    try connection.perform(request) { chunk in
+                        received += chunk.count
+                        if let allowed, received > allowed { throw Self.rangeIgnored(resource, start: start, status: 206) }
+                        try receive(chunk)
+                        delivered += chunk.count
+                    }
                 }
+            } catch let refused as PartialContentRefused {
+                throw Self.rangeIgnored(resource, start: start, status: refused.status)
             }
             if response.status == 412 {
                 throw S3Error(status: 412, code: "ObjectChanged", message: "the object changed while it was being downloaded "
@@ -256,9 +262,9 @@ public final class S3Client: Sendable {
     }
 
     private static func rangeIgnored(_ resource: String, start: Int, status: Int) -> S3Error {
-        S3Error(status: status, code: "RangeIgnored",
-                message: "a ranged GET from byte \(start) was answered \(status), not 206 Partial Content: the bytes cannot be trusted",
-                resource: resource)
+        let answer = status == 206 ? "answered with more bytes than asked for" : "answered \(status), not 206 Partial Content"
+        return S3Error(status: status, code: "RangeIgnored",
+                       message: "a ranged GET from byte \(start) was \(answer): the bytes cannot be trusted", resource: resource)
     }
 
     /// Every object under `prefix` (ListObjectsV2, all pages).

@@ -1,13 +1,19 @@
 import Foundation
 
 /// A customer-provided encryption key (SSE-C): sent with every request on the object, never printed or stored.
+/// Read from a file, as aws-cli's `--sse-c-key fileb://PATH` reads it: the key's 32 bytes as they are (or the
+/// same key as 44 characters of base64). The key itself is never taken on the command line, where `ps` shows it.
 public struct CustomerKey: Sendable, CustomStringConvertible {
     let key: [UInt8]
 
-    /// Reads a 32-byte key file (raw bytes, or 44 characters of base64).
+    /// `file`: a path, or `fileb://PATH` as aws-cli writes it.
     public init(file: String) throws {
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw Failure.noInput("\(file): cannot read the SSE-C key file")
+        if file.hasPrefix("file://") {
+            throw Failure.usage("--sse-c-key \(file): the key is read as bytes: write fileb://PATH or PATH")
+        }
+        let path = file.hasPrefix("fileb://") ? String(file.dropFirst("fileb://".count)) : file
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Failure.noInput("\(path): cannot read the SSE-C key file (--sse-c-key): check the path and its permissions")
         }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         if data.count == 32 {
@@ -15,7 +21,7 @@ public struct CustomerKey: Sendable, CustomStringConvertible {
         } else if let decoded = Data(base64Encoded: text), decoded.count == 32 {
             key = Array(decoded)
         } else {
-            throw Failure.usage("\(file): an SSE-C key is 32 bytes (raw, or base64): this file holds \(data.count) bytes")
+            throw Failure.usage("\(path): an SSE-C key (--sse-c-key) is 32 bytes (or 44 characters of base64), this file holds \(data.count) bytes: make one with head -c 32 /dev/urandom")
         }
     }
 
@@ -26,6 +32,24 @@ public struct CustomerKey: Sendable, CustomStringConvertible {
     }
 
     public var description: String { "CustomerKey(hidden)" }
+}
+
+/// An object encrypted with a customer key (SSE-C) read without that key: S3 refuses it with a bare 400 (a HEAD
+/// has no body to say why) or, for another key, 403. Said as the option that supplies the key.
+public struct CustomerKeyRefusal: ReportableError {
+    public let resource: String
+    /// A key was given, and it is not the object's.
+    public let wrongKey: Bool
+
+    public var exitStatus: ExitStatus { .noPermission }
+
+    /// The refusal without the object's name, for a line that already names it (a report's, s3-verify's).
+    public var reason: String {
+        wrongKey ? "encrypted with a customer key (SSE-C) other than the one given with --sse-c-key: give the key it was stored with"
+            : "encrypted with a customer key (SSE-C): give the key with --sse-c-key FILE"
+    }
+
+    public var description: String { "\(resource): \(reason)" }
 }
 
 /// The S3 implementation of `ObjectStore`: one bucket, reached through an `S3Client`.
@@ -48,11 +72,46 @@ public struct S3Store: ObjectStore {
 
     public func head(_ key: String) throws -> ObjectInfo? {
         // The checksum is returned only when asked for; it is what shallow checks compare without reading bytes.
-        try client.headObject(bucket: bucket, key: key, headers: keyHeaders + [("x-amz-checksum-mode", "ENABLED")])
+        try explainingKey(key) {
+            try client.headObject(bucket: bucket, key: key, headers: keyHeaders + [("x-amz-checksum-mode", "ENABLED")])
+        }
     }
 
     public func firstPart(_ key: String) throws -> FirstPart? {
-        try client.headFirstPart(bucket: bucket, key: key, headers: keyHeaders)
+        try explainingKey(key) { try client.headFirstPart(bucket: bucket, key: key, headers: keyHeaders) }
+    }
+
+    /// Runs a read of `key`, turning S3's refusal of an SSE-C object read without its key (400) or with another
+    /// key (403) into `CustomerKeyRefusal`. Whether that is the cause is asked of the server, never guessed: a
+    /// 400 is also a wrong region, a 403 also missing permission.
+    private func explainingKey<T>(_ key: String, _ read: () throws -> T) throws -> T {
+        do {
+            return try read()
+        } catch let error as S3Error where [400, 403].contains(error.status) && error.code != "NoSuchBucket" {
+            let resource = "s3://\(bucket)/\(key)"
+            if customerKey == nil, error.status == 400, needsCustomerKey(key, error) {
+                throw CustomerKeyRefusal(resource: resource, wrongKey: false)
+            }
+            if customerKey != nil, error.status == 403, needsCustomerKey(key, nil) {
+                throw CustomerKeyRefusal(resource: resource, wrongKey: true)
+            }
+            throw error
+        }
+    }
+
+    /// Whether reading `key` without a customer key is refused because the object has one: S3 says so in the body
+    /// of a GET ("…Server Side Encryption…", AWS's InvalidRequest, SeaweedFS's InvalidArgument). `refusal`: the
+    /// answer already in hand, when it has a body.
+    private func needsCustomerKey(_ key: String, _ refusal: S3Error?) -> Bool {
+        var answer = refusal.flatMap { $0.message.isEmpty ? nil : $0 }
+        if answer == nil {
+            do { _ = try client.getObject(bucket: bucket, key: key, range: 0...0) } catch let error as S3Error {
+                answer = error
+            } catch {}
+        }
+        guard let answer, answer.status == 400 else { return false }
+        return answer.message.lowercased().contains("server side encryption")
+            || answer.message.lowercased().contains("customer")
     }
 
     public func put(_ key: String, body: ArraySlice<UInt8>, md5: [UInt8], checksum: CRC64NVME?, options: ObjectOptions,
@@ -130,12 +189,14 @@ public struct S3Store: ObjectStore {
     }
 
     public func get(_ key: String, range: ClosedRange<Int>?) throws -> [UInt8] {
-        try client.getObject(bucket: bucket, key: key, range: range, headers: keyHeaders)
+        try explainingKey(key) { try client.getObject(bucket: bucket, key: key, range: range, headers: keyHeaders) }
     }
 
     public func download(_ key: String, range: ClosedRange<Int>?, ifMatch: String?,
                          receive: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
-        try client.download(bucket: bucket, key: key, range: range, headers: keyHeaders, ifMatch: ifMatch, receive: receive)
+        try explainingKey(key) {
+            try client.download(bucket: bucket, key: key, range: range, headers: keyHeaders, ifMatch: ifMatch, receive: receive)
+        }
     }
 
     public func list(prefix: String) throws -> [ObjectInfo] {

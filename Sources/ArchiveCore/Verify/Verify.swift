@@ -15,6 +15,8 @@ public struct VerifyRequest: Sendable {
     public var concurrency = 8
     /// With `deep`: bytes read back of the records' total, and objects checked; nil: no display.
     public var progress: TransferProgress?
+    /// The file holding the objects' customer key (SSE-C), sent with every read of them.
+    public var customerKeyFile: String?
 
     public init(s3: S3Configuration.Overrides) { self.s3 = s3 }
 }
@@ -26,7 +28,7 @@ public func verify(_ request: VerifyRequest, output: (String) -> Void, warn: @es
     let catalog = try request.catalogPath.map { try Catalog(path: $0) }
     defer { catalog?.close() }
     var failures = 0
-    let stores = OpenStores(s3: request.s3)
+    let stores = OpenStores(s3: request.s3, customerKey: try request.customerKeyFile.map { try CustomerKey(file: $0) })
     func store(for url: StorageURL) throws -> ObjectStore { try stores.store(for: url) }
     func report(_ url: String, _ problem: String?, note: String? = nil) {
         if let problem {
@@ -124,6 +126,9 @@ func check(record: Record, store objectStore: ObjectStore, key: String, deep: Bo
         }
         return Check(url: url, problem: try readBack(objectStore, key: key, record: record, layout: layout, index: index,
                                                  object: info, progress: progress))
+    } catch let refusal as CustomerKeyRefusal {
+        // That object's failure: others in the records may need no key, or have it.
+        return Check(url: url, problem: refusal.reason)
     } catch {
         return Check(url: url, error: error)
     }
@@ -165,6 +170,13 @@ func compareDirectory(_ against: String, with url: StorageURL, store objectStore
 func compareLocal(_ path: String, with info: ObjectInfo, in store: ObjectStore) throws -> String? {
     let reader = try FileReader(path: path)
     guard reader.size == info.size else { return "size \(info.size) in the store, \(reader.size ?? -1) locally (\(path))" }
+    if !info.etagIsMD5 {
+        // SSE-KMS, SSE-C: the ETag is no digest of the bytes; the CRC64NVME the store keeps is.
+        guard let stored = info.fullObjectCRC64NVME else {
+            return "its ETag is no MD5 (SSE-KMS or SSE-C) and the store keeps no CRC64NVME for it: it cannot be compared"
+        }
+        return try CRC64NVME.checksum(of: reader).value == stored ? nil : "the local file \(path) differs (CRC64NVME)"
+    }
     let known: PartLayout?
     do { known = try store.partLayout(of: info) } catch let conflict as PartLayoutConflict { return conflict.description }
     if let layout = known {
