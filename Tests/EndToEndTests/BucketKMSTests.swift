@@ -71,7 +71,7 @@ final class BucketKMSProxy {
     var endpoint: String { running.endpoint }
 
     static let script = #"""
-import http.client, http.server, re, sys, threading, urllib.parse, os
+import html, http.client, http.server, re, sys, threading, urllib.parse, os
 
 upstream = urllib.parse.urlsplit(sys.argv[1])
 port_file, log_file, mode = sys.argv[2], sys.argv[3], sys.argv[4]
@@ -83,7 +83,7 @@ def note(line):
             f.write(line + "\n")
 
 def fake(etag):
-    bare = etag.replace("&quot;", "").strip('"')
+    bare = html.unescape(etag).strip('"')
     digest, dash, count = bare.partition("-")
     return '"' + digest[::-1] + dash + count + '"'
 
