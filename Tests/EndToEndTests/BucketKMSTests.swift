@@ -58,6 +58,31 @@ final class BucketKMSTests: EndToEndCase {
         XCTAssertTrue(result.err.contains("CRC64NVME"), result.err)
         XCTAssertNil(try headObject(bucket, "kms-wrong/a.raw"), "the object written was deleted")
     }
+
+    /// `s3-verify --against` compares an object whose ETag is no MD5 by the CRC64NVME the store keeps: the same
+    /// file passes (a file, and a directory against a prefix), a changed one fails.
+    func testAgainstComparesKMSObjectsByTheirStoredChecksum() throws {
+        let bucket = try bucket
+        let local = try makeDirectory("local")
+        try makeRandomFile(local + "/a.raw", size: 3000)
+        try makeRandomFile(local + "/b.raw", size: 7 * MiB)
+        for name in ["a.raw", "b.raw"] {
+            XCTAssertEqual(try s3put(["--part-size", "5MiB", local + "/" + name, "s3://\(bucket)/against/\(name)"]).status, 0)
+        }
+        let proxy = try BucketKMSProxy(upstream: env.endpoint, directory: temp.file("proxy"), environment: env.processEnvironment())
+        defer { proxy.stop() }
+        let file = try s3verify(["s3://\(bucket)/against/b.raw", "--against", local + "/b.raw"], endpoint: proxy.endpoint)
+        XCTAssertEqual(file.status, 0, file.summary)
+        let directory = try s3verify(["s3://\(bucket)/against/", "--against", local], endpoint: proxy.endpoint)
+        XCTAssertEqual(directory.status, 0, directory.summary)
+        XCTAssertEqual(directory.lines, ["OK s3://\(bucket)/against/a.raw", "OK s3://\(bucket)/against/b.raw"])
+        XCTAssertTrue(proxy.log().contains { $0.hasPrefix("KMS HEAD") }, "the proxy answered as KMS: \(proxy.log())")
+
+        try flipByte(local + "/b.raw", at: 6 * MiB)
+        let changed = try s3verify(["s3://\(bucket)/against/", "--against", local], endpoint: proxy.endpoint)
+        XCTAssertEqual(changed.status, 1, changed.summary)
+        XCTAssertEqual(changed.lines.last?.hasPrefix("FAILED s3://\(bucket)/against/b.raw: "), true, changed.out)
+    }
 }
 
 /// A pass-through proxy in python3 that answers as AWS does for a bucket encrypting with KMS by default, which
