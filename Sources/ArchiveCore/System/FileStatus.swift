@@ -21,6 +21,8 @@ public struct FileStatus: Sendable, Equatable {
     public var linkCount: Int
 
     /// Seconds since 1970 with the fraction the file system keeps.
+    /// Which file this is, whatever its name: the same (device, inode) is the same file.
+    public var identity: FileIdentity { FileIdentity(device: device, inode: inode) }
     public var mtime: Double { Double(mtimeSeconds) + Double(mtimeNanoseconds) / 1e9 }
 
     /// The same file as when it was scanned: same device and inode.
@@ -71,4 +73,10 @@ public struct FileStatus: Sendable, Equatable {
     public static func of(_ descriptor: FileDescriptor) throws -> FileStatus {
         FileStatus(try descriptor.stat())
     }
+}
+
+/// A file's device and inode: what tells two names of one file, or one name that now holds another file.
+public struct FileIdentity: Hashable, Sendable {
+    public var device: UInt64
+    public var inode: UInt64
 }
