@@ -89,5 +89,17 @@ final class FileStoreColdClassTests: EndToEndCase {
         let deep = try s3verify(["--deep", recordFile])
         XCTAssertEqual(deep.status, 0, deep.summary)
         XCTAssertEqual(deep.lines.count, 2, deep.out)
+
+        // An archive stored in DEEP_ARCHIVE there, with its index.
+        let session = try makeDirectory("S2")
+        try makeRandomFile(session + "/c.fits", size: 5_000)
+        let url = "file://\(store)/cold/S2.tar"
+        guard let archived = try archiveAndPut(session, to: url, extra: ["--storage-class", "DEEP_ARCHIVE"]) else { return }
+        let archiveRestore = try makeDirectory("archive-dest")
+        let fromArchive = try s3restore(["--to", archiveRestore, url])
+        XCTAssertEqual(fromArchive.status, 0, fromArchive.summary)
+        XCTAssertEqual(try sha256(ofFile: archiveRestore + "/S2/c.fits"), try sha256(ofFile: session + "/c.fits"))
+        let deepArchive = try s3verify(["--deep"], input: .data(Data((archived.line + "\n").utf8)))
+        XCTAssertEqual(deepArchive.status, 0, deepArchive.summary)
     }
 }
