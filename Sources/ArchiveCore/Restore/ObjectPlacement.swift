@@ -47,7 +47,7 @@ func placeObjects(_ planned: [PlannedSource]) -> [PlannedSource] {
                 let url = prefix.with(key: prefix.key + item.relativePath).description
                 if let failure = collision(item.relativePath, url) { refused.append(failure) } else { kept.append(item) }
             }
-            placed.append(.source(.objects(prefix: prefix, items: kept, folders: folders)))
+            if !kept.isEmpty || !folders.isEmpty { placed.append(.source(.objects(prefix: prefix, items: kept, folders: folders))) }
             placed += refused
         default:
             placed.append(source)

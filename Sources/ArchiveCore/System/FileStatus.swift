@@ -20,9 +20,10 @@ public struct FileStatus: Sendable, Equatable {
     public var inode: UInt64
     public var linkCount: Int
 
-    /// Seconds since 1970 with the fraction the file system keeps.
     /// Which file this is, whatever its name: the same (device, inode) is the same file.
     public var identity: FileIdentity { FileIdentity(device: device, inode: inode) }
+
+    /// Seconds since 1970 with the fraction the file system keeps.
     public var mtime: Double { Double(mtimeSeconds) + Double(mtimeNanoseconds) / 1e9 }
 
     /// The same file as when it was scanned: same device and inode.
