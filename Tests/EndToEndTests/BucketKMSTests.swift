@@ -34,6 +34,12 @@ final class BucketKMSTests: EndToEndCase {
         }
         XCTAssertTrue(proxy.log().contains { $0.hasPrefix("KMS PUT") }, "the proxy answered as KMS: \(proxy.log())")
 
+        // A stream is compared only once sent, when the conditional write is refused: by the checksum too.
+        let stream = try s3put(["--endpoint-url", proxy.endpoint, "--part-size", "5MiB", "s3://\(bucket)/kms/big.raw"],
+                               input: .pipedFile(big), endpoint: false)
+        XCTAssertEqual(stream.status, 0, stream.summary)
+        XCTAssertEqual(singleRecord(stream)?.skipped, true, stream.out)
+
         let other = temp.file("other.raw")
         try makeRandomFile(other, size: 3000)
         let refused = try s3put(["--endpoint-url", proxy.endpoint, other, "s3://\(bucket)/kms/small.raw"], endpoint: false,
