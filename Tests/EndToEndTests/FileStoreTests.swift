@@ -62,3 +62,44 @@ final class FileStoreTests: EndToEndCase {
         XCTAssertEqual(try sha256(ofFile: "\(store)/x.bin"), try sha256(ofFile: source))
     }
 }
+
+/// A directory has no thaw: what is stored there as GLACIER or DEEP_ARCHIVE is readable at once, so it restores
+/// and passes a deep check on the first run.
+final class FileStoreColdClassTests: EndToEndCase {
+    func testColdClassesInAFileStoreRestoreAndVerifyAtOnce() throws {
+        let store = temp.file("store")
+        let source = temp.file("a.raw"), big = temp.file("big.raw")
+        try makeRandomFile(source, size: 4_000)
+        try makeRandomFile(big, size: 6 * MiB)
+        var records = ""
+        for (path, storageClass) in [(source, "DEEP_ARCHIVE"), (big, "GLACIER")] {
+            let put = try s3put(["--storage-class", storageClass, "--part-size", "5MiB", path,
+                                 "file://\(store)/cold/\((path as NSString).lastPathComponent)"], endpoint: false)
+            XCTAssertEqual(put.status, 0, put.summary)
+            XCTAssertEqual(singleRecord(put)?.storageClass, storageClass)
+            records += put.out
+        }
+        let recordFile = temp.file("records.jsonl")
+        try records.write(toFile: recordFile, atomically: true, encoding: .utf8)
+        let destination = try makeDirectory("dest")
+        let restored = try s3restore(["--to", destination, "file://\(store)/cold/"])
+        XCTAssertEqual(restored.status, 0, restored.summary)
+        XCTAssertEqual(try sha256(ofFile: destination + "/a.raw"), try sha256(ofFile: source))
+        XCTAssertEqual(try sha256(ofFile: destination + "/big.raw"), try sha256(ofFile: big))
+        let deep = try s3verify(["--deep", recordFile])
+        XCTAssertEqual(deep.status, 0, deep.summary)
+        XCTAssertEqual(deep.lines.count, 2, deep.out)
+
+        // An archive stored in DEEP_ARCHIVE there, with its index.
+        let session = try makeDirectory("S2")
+        try makeRandomFile(session + "/c.fits", size: 5_000)
+        let url = "file://\(store)/cold/S2.tar"
+        guard let archived = try archiveAndPut(session, to: url, extra: ["--storage-class", "DEEP_ARCHIVE"]) else { return }
+        let archiveRestore = try makeDirectory("archive-dest")
+        let fromArchive = try s3restore(["--to", archiveRestore, url])
+        XCTAssertEqual(fromArchive.status, 0, fromArchive.summary)
+        XCTAssertEqual(try sha256(ofFile: archiveRestore + "/S2/c.fits"), try sha256(ofFile: session + "/c.fits"))
+        let deepArchive = try s3verify(["--deep"], input: .data(Data((archived.line + "\n").utf8)))
+        XCTAssertEqual(deepArchive.status, 0, deepArchive.summary)
+    }
+}

@@ -18,6 +18,9 @@ final class IndexWriter {
         spool = try AtomicFileWriter(path: directory + "/s3-archive-entries", createDirectories: false)
     }
 
+    /// The index and its spool, as they are being written (see `AtomicFileWriter.ownFiles`).
+    var ownFiles: [FileIdentity] { output.ownFiles + spool.ownFiles }
+
     func add(_ entry: ArchiveIndex.Entry) throws {
         pending += Array((count == 0 ? "\n    " : ",\n    ").utf8)
         entry.appendJSON(to: &pending)

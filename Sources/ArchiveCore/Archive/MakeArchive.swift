@@ -58,7 +58,11 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
         output = stdout
     }
 
+    // The tar and the index being written (or an earlier run's, which they replace) may be inside the session
+    // directory: never archived, whatever name leads to them.
+    let outputs = Set((indexWriter?.ownFiles ?? []) + (fileOutput?.ownFiles ?? []))
     let entries = try archivableEntries(root: root, excluding: request.excludes, warn: warn)
+        .filter { $0.status.kind != .file || !outputs.contains($0.status.identity) }
     let sink = TarSink(output: output)
     let tar = try TarWriter(sink: sink)
     var builder = IndexBuilder(session: ArchivePath(name), index: indexWriter)

@@ -162,12 +162,18 @@ private func restoreSources(_ request: RestoreRequest, stores: OpenStores,
     var sources: [PlannedSource] = []
     for text in request.urls {
         if text == "-" {
-            for record in try readRecords() {
+            let records = try readRecords()
+            let base = commonFolder(of: records.filter { $0.index == nil }.compactMap { try? Storage.key(of: StorageURL(parsing: $0.url)) })
+            for record in records {
                 do {
                     let url = try StorageURL(parsing: record.url)
                     let key = Storage.key(of: url)
-                    sources.append(.source(record.index != nil ? .archive(url: url, key: key)
-                        : .object(url: url, key: key, relativePath: Paths.name(key), info: nil)))
+                    let relative = String(key.dropFirst(base.count))
+                    if record.index != nil {
+                        sources.append(.source(.archive(url: url, key: key)))
+                    } else if isIncluded(ArchivePath(relative), by: request.includes) {
+                        sources.append(.source(.object(url: url, key: key, relativePath: relative, info: nil)))
+                    }
                 } catch {
                     sources.append(.failed(url: record.url, name: Paths.name(record.url), label: "Object", error: error))
                 }
@@ -183,7 +189,7 @@ private func restoreSources(_ request: RestoreRequest, stores: OpenStores,
                                    error: error))
         }
     }
-    return sources
+    return placeObjects(sources)
 }
 
 /// What one URL names: an archive, an object, or a prefix's archives and objects.
@@ -197,17 +203,18 @@ private func look(at text: String, request: RestoreRequest, stores: OpenStores) 
         key = newest.object.key
         url = url.with(key: key)
     }
-    if url.isPrefix { return try prefixSources(url, key: key, store: objectStore) }
+    if url.isPrefix { return try prefixSources(url, key: key, store: objectStore, includes: request.includes) }
     if try objectStore.head(key + ".index.json") != nil {
         return [.archive(url: url, key: key, generation: generation)]
     } else if let info = try objectStore.head(key) {
-        return [.object(url: url, key: key, relativePath: Paths.name(key), info: info)]
+        return isIncluded(ArchivePath(Paths.name(key)), by: request.includes)
+            ? [.object(url: url, key: key, relativePath: Paths.name(key), info: info)] : []
     }
     throw Failure.noInput("\(url): no such object (and no \(url.key).index.json): check the URL")
 }
 
 /// A prefix's archives (objects with an index beside them), and its other objects under one report.
-private func prefixSources(_ url: StorageURL, key: String, store: ObjectStore) throws -> [RestoreSource] {
+private func prefixSources(_ url: StorageURL, key: String, store: ObjectStore, includes: [String]) throws -> [RestoreSource] {
     let listed = try store.list(prefix: key)
     if listed.isEmpty { throw Failure.noInput("\(url): nothing under this prefix: check the bucket and prefix") }
     let keys = Set(listed.map(\.key))
@@ -219,10 +226,10 @@ private func prefixSources(_ url: StorageURL, key: String, store: ObjectStore) t
             // A folder marker (the S3 console's "Create folder", and other clients): a folder, never an
             // empty file of its name, which would stand in the way of every key below it.
             let folder = String(object.key.dropFirst(key.count).dropLast())
-            if !folder.isEmpty { folders.append(folder) }
+            if !folder.isEmpty, isIncluded(ArchivePath(folder), by: includes) { folders.append(folder) }
         } else if keys.contains(object.key + ".index.json") {
             sources.append(.archive(url: url.with(key: url.key + object.key.dropFirst(key.count)), key: object.key))
-        } else {
+        } else if isIncluded(ArchivePath(String(object.key.dropFirst(key.count))), by: includes) {
             items.append((object.key, String(object.key.dropFirst(key.count)), object))
         }
     }
@@ -448,12 +455,7 @@ struct ArchiveRestorer {
     }
 
     /// An `--include` pattern matches the archive path, its last name, or the path below the session folder.
-    func isIncluded(_ path: ArchivePath) -> Bool {
-        request.includes.isEmpty || request.includes.contains { pattern in
-            Glob.matches(pattern, path.bytes) || Glob.matches(pattern, path.name.bytes)
-                || Glob.matches(pattern, path.droppingFirstComponent.bytes)
-        }
-    }
+    func isIncluded(_ path: ArchivePath) -> Bool { ArchiveCore.isIncluded(path, by: request.includes) }
 
     /// Neighbouring files (only tar headers between them: under 64 KiB) go in one ranged GET of up to 256 MiB,
     /// which starts with the tar header of its first file.

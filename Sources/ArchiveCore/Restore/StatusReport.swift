@@ -88,6 +88,11 @@ public struct StatusReport: Sendable {
     /// The report as text (names that are not UTF-8 shown with replacement characters).
     public var text: String { String(decoding: bytes, as: UTF8.self) }
 
+    /// Whether a file name is one `write(in:)` gives: `_download_status_<id>_<YYYYmmdd_HHMMSS>[_<n>].txt`.
+    public static func isReportName(_ name: String) -> Bool {
+        name.range(of: #"^_download_status_.+_[0-9]{8}_[0-9]{6}(_[0-9]+)?\.txt$"#, options: .regularExpression) != nil
+    }
+
     /// Writes the report beside the restored files (atomically) and returns its path.
     public func write(in directory: String) throws -> String {
         let id = session.replacingOccurrences(of: "/", with: "_")

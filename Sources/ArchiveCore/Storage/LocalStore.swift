@@ -114,12 +114,12 @@ public struct LocalStore: ObjectStore {
     }
 
     public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8],
-                        checksum: CRC64NVME?) throws -> String {
+                        checksum: CRC64NVME?) throws -> WrittenObject {
         let writer = try AtomicFileWriter(path: uploadDirectory(key, uploadID) + String(format: "/part-%05d", number),
                                           createDirectories: false)
         try writer.write(body)
         try writer.commit()
-        return md5.hex
+        return WrittenObject(etag: md5.hex)
     }
 
     public func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)],

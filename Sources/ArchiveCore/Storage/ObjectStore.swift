@@ -115,10 +115,19 @@ public struct WrittenObject: Sendable, Equatable {
     public var etag: String
     /// The version the write created, on a bucket that keeps versions; nil elsewhere.
     public var versionID: String?
+    /// False when the answer says the store encrypted the bytes with KMS or a customer's key: its ETag is then
+    /// no MD5 of them, whatever s3-put asked for (a bucket that encrypts with KMS by default).
+    public var etagIsMD5 = true
 
     public init(etag: String, versionID: String? = nil) {
         self.etag = etag
         self.versionID = versionID
+    }
+
+    init(answer response: HTTPResponse, etag: String?) {
+        self.init(etag: ETag.unquote(etag ?? ""), versionID: response.headers["x-amz-version-id"])
+        etagIsMD5 = response.headers["x-amz-server-side-encryption"] != "aws:kms"
+            && response.headers["x-amz-server-side-encryption-customer-algorithm"] == nil
     }
 }
 
@@ -179,9 +188,9 @@ public protocol ObjectStore: Sendable {
 
     /// Starts a multipart upload; returns its id.
     func startMultipart(_ key: String, options: ObjectOptions) throws -> String
-    /// Stores part `number` (from 1); returns the part's ETag.
+    /// Stores part `number` (from 1); returns the part's ETag, which the completion names it by.
     func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8],
-                 checksum: CRC64NVME?) throws -> String
+                 checksum: CRC64NVME?) throws -> WrittenObject
     /// Joins the parts into the object, only when nothing is at the key if `ifAbsent` (else `WriteNotApplied`).
     /// `checksum`: the whole object's CRC64NVME (FULL_OBJECT), which the store checks against the parts'.
     func completeMultipart(_ key: String, uploadID: String, parts: [(number: Int, etag: String)],
@@ -220,7 +229,7 @@ extension ObjectStore {
         try put(key, body: body, md5: md5, checksum: nil, options: options, ifAbsent: ifAbsent)
     }
 
-    public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8]) throws -> String {
+    public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8]) throws -> WrittenObject {
         try putPart(key, uploadID: uploadID, number: number, body: body, md5: md5, checksum: nil)
     }
 

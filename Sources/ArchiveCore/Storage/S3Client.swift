@@ -91,7 +91,7 @@ public final class S3Client: Sendable {
                           headers: [(name: String, value: String)]) throws -> WrittenObject {
         let response = try send("PUT", bucket: bucket, key: key,
                                 headers: headers + [ContentMD5.header(md5)], body: body)
-        return WrittenObject(etag: ETag.unquote(response.headers["etag"] ?? ""), versionID: response.headers["x-amz-version-id"])
+        return WrittenObject(answer: response, etag: response.headers["etag"])
     }
 
     /// Not idempotent: when the answer to an attempt is lost and the retry succeeds, the first attempt may have
@@ -107,20 +107,20 @@ public final class S3Client: Sendable {
     }
 
     public func uploadPart(bucket: String, key: String, uploadID: String, number: Int,
-                           body: ArraySlice<UInt8>, md5: [UInt8], headers: [(name: String, value: String)] = []) throws -> String {
+                           body: ArraySlice<UInt8>, md5: [UInt8], headers: [(name: String, value: String)] = []) throws -> WrittenObject {
         let response = try send("PUT", bucket: bucket, key: key,
                                 query: [("partNumber", String(number)), ("uploadId", uploadID)],
                                 headers: headers + [ContentMD5.header(md5)], body: body)
-        return ETag.unquote(response.headers["etag"] ?? "")
+        return WrittenObject(answer: response, etag: response.headers["etag"])
     }
 
     /// A part whose bytes wait in a spool file (too large for memory), sent from the file on every attempt.
     public func uploadPart(bucket: String, key: String, uploadID: String, number: Int,
-                           file: SpoolFile, md5: [UInt8], headers: [(name: String, value: String)] = []) throws -> String {
+                           file: SpoolFile, md5: [UInt8], headers: [(name: String, value: String)] = []) throws -> WrittenObject {
         let response = try send("PUT", bucket: bucket, key: key,
                                 query: [("partNumber", String(number)), ("uploadId", uploadID)],
                                 headers: headers + [ContentMD5.header(md5)], file: file)
-        return ETag.unquote(response.headers["etag"] ?? "")
+        return WrittenObject(answer: response, etag: response.headers["etag"])
     }
 
     /// Retried like every request; see `S3Error.afterLostAnswer` for what a retry's refusal may mean.
@@ -141,8 +141,7 @@ public final class S3Client: Sendable {
             throw S3Error(status: response.status, code: root.text(of: "Code") ?? "InternalError",
                           message: root.text(of: "Message") ?? "", resource: "s3://\(bucket)/\(key)")
         }
-        return WrittenObject(etag: ETag.unquote(document?.text(of: "ETag") ?? response.headers["etag"] ?? ""),
-                             versionID: response.headers["x-amz-version-id"])
+        return WrittenObject(answer: response, etag: document?.text(of: "ETag") ?? response.headers["etag"])
     }
 
     public func abortMultipartUpload(bucket: String, key: String, uploadID: String) throws {

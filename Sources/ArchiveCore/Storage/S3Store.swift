@@ -128,7 +128,7 @@ public struct S3Store: ObjectStore {
     }
 
     public func putPart(_ key: String, uploadID: String, number: Int, body: ArraySlice<UInt8>, md5: [UInt8],
-                        checksum: CRC64NVME?) throws -> String {
+                        checksum: CRC64NVME?) throws -> WrittenObject {
         try client.uploadPart(bucket: bucket, key: key, uploadID: uploadID, number: number, body: body, md5: md5,
                               headers: keyHeaders + Self.checksumHeaders(checksum))
     }

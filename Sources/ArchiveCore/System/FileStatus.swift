@@ -20,6 +20,9 @@ public struct FileStatus: Sendable, Equatable {
     public var inode: UInt64
     public var linkCount: Int
 
+    /// Which file this is, whatever its name: the same (device, inode) is the same file.
+    public var identity: FileIdentity { FileIdentity(device: device, inode: inode) }
+
     /// Seconds since 1970 with the fraction the file system keeps.
     public var mtime: Double { Double(mtimeSeconds) + Double(mtimeNanoseconds) / 1e9 }
 
@@ -71,4 +74,10 @@ public struct FileStatus: Sendable, Equatable {
     public static func of(_ descriptor: FileDescriptor) throws -> FileStatus {
         FileStatus(try descriptor.stat())
     }
+}
+
+/// A file's device and inode: what tells two names of one file, or one name that now holds another file.
+public struct FileIdentity: Hashable, Sendable {
+    public var device: UInt64
+    public var inode: UInt64
 }

@@ -86,6 +86,12 @@ public final class AtomicFileWriter: ByteWriter {
         try writeAll(descriptor, bytes, name: path)
     }
 
+    /// The file being written and the one under the real name now, which it will replace: the files a scan of
+    /// the folder it is in (an archive of it) must leave out.
+    public var ownFiles: [FileIdentity] {
+        [try? FileStatus.of(descriptor), try? FileStatus.ifExists(target)].compactMap { $0?.identity }
+    }
+
     /// The bytes written so far, read back (for checks that need a second look before the rename).
     public func readBack() throws -> FileReader { try FileReader(path: temporary, noFollow: true, name: path) }
 

@@ -117,22 +117,25 @@ struct PartSender: Sendable {
         do {
             let md5: [UInt8]
             let crc: CRC64NVME?
-            let etag: String
+            let answer: WrittenObject
             if let spool = part.spool, let spooledMD5 = part.spoolMD5 {
                 md5 = spooledMD5
                 crc = part.spoolCRC
-                etag = try store.putPart(key, uploadID: uploadID, number: part.number, spool: spool, md5: md5, checksum: crc)
+                answer = try store.putPart(key, uploadID: uploadID, number: part.number, spool: spool, md5: md5, checksum: crc)
             } else {
                 md5 = Digest.md5(part.bytes)
                 crc = options.object.checksum == .crc64nvme ? CRC64NVME.checksum(part.bytes) : nil
-                etag = try store.putPart(key, uploadID: uploadID, number: part.number, body: part.bytes, md5: md5,
-                                         checksum: crc)
+                answer = try store.putPart(key, uploadID: uploadID, number: part.number, body: part.bytes, md5: md5,
+                                           checksum: crc)
             }
-            if options.object.etagIsMD5, ETag.unquote(etag) != md5.hex {
-                throw Failure.check("\(url): part \(part.number) was stored with ETag \(etag), expected \(md5.hex)")
+            // A part encrypted with KMS (asked for, or the bucket's default) has an ETag that is no MD5: the
+            // Content-MD5 the server checked stands alone, and the completion names the part by the ETag given.
+            if options.object.etagIsMD5, answer.etagIsMD5, answer.etag != md5.hex {
+                throw Failure.check("\(url): part \(part.number) was stored with ETag \(answer.etag), expected \(md5.hex)")
             }
             try options.catalog?.partStored(uploadID, number: part.number, size: part.count, md5: md5.hex)
-            state.finish(part.number, md5: md5, size: part.count, checksum: crc)
+            state.finish(part.number, md5: md5, size: part.count, checksum: crc,
+                         storedETag: answer.etag.isEmpty || answer.etag == md5.hex ? nil : answer.etag)
             options.progress?.add(bytes: part.count, parts: 1)
         } catch {
             state.fail(error)
@@ -144,7 +147,7 @@ extension ObjectStore {
     /// Stores a spooled part. S3 reads it from the file as it sends; another store is handed the bytes in
     /// memory (its part interface takes bytes), so only S3 uploads keep the memory budget for spooled parts.
     func putPart(_ key: String, uploadID: String, number: Int, spool: SpoolFile, md5: [UInt8],
-                 checksum: CRC64NVME?) throws -> String {
+                 checksum: CRC64NVME?) throws -> WrittenObject {
         if let s3 = self as? S3Store {
             return try s3.client.uploadPart(bucket: s3.bucket, key: key, uploadID: uploadID, number: number, file: spool,
                                             md5: md5, headers: (s3.customerKey?.headers ?? []) + S3Store.checksumHeaders(checksum))

@@ -224,7 +224,8 @@ func putOne(_ item: PutItem, store: ObjectStore, request: PutRequest, options: U
 /// An object already at the destination (`remote`) with the same size and ETag as the local file makes the
 /// upload needless. The catalog answers without reading the file when it stored this same file there; otherwise
 /// the file is hashed with the part layout the store knows (recorded, or the server's first part), else with
-/// the part sizes the remote ETag allows.
+/// the part sizes the remote ETag allows. An ETag that is no MD5 (KMS) is compared by the whole-object
+/// CRC64NVME the store keeps instead, with the part layout the object's metadata records.
 func identicalObject(_ item: PutItem, remote: ObjectInfo, in store: ObjectStore, url: StorageURL, catalog: Catalog?,
                      options: UploadOptions) throws -> Record? {
     guard let size = item.reader.size, remote.size == size else { return nil }
@@ -232,6 +233,9 @@ func identicalObject(_ item: PutItem, remote: ObjectInfo, in store: ObjectStore,
     if let known = try catalog?.storedObject(item.url.description), known.source == item.reader.fingerprint,
        known.record.etag == remote.etag {
         layout = known.record.layout
+    } else if !remote.etagIsMD5 {
+        guard let stored = remote.fullObjectCRC64NVME, try CRC64NVME.checksum(of: item.reader).value == stored else { return nil }
+        layout = remote.recordedLayout ?? PartLayout(partSize: max(size, 1))
     } else if ETag.partCount(remote.etag) != nil {
         let known: PartLayout?
         // A server whose parts contradict the ETag leaves the layout unknown: not identical, and no guess.

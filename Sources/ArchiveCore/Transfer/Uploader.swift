@@ -95,13 +95,14 @@ public struct Uploader: Sendable {
             written = try store.put(key, body: body, md5: md5, checksum: crc, options: options.object,
                                     ifAbsent: !options.replace)
         } catch let refusal as WriteNotApplied {
-            let found = try settle(refusal, url: url, key: key, size: body.count, expected: md5.hex)
-            var result = record(url: url, key: key, size: body.count, etag: md5.hex, layout: layout, parts: 1)
+            let found = try settle(refusal, url: url, key: key, size: body.count, expected: md5.hex, checksum: crc)
+            var result = record(url: url, key: key, size: body.count, etag: ETag.unquote(found.object.etag), layout: layout, parts: 1)
             if !found.ours { result.markSkipped(found.object) } else { result.checksumCRC64NVME = crc?.base64 }
             return result
         }
         options.progress?.add(bytes: body.count, parts: 1)
-        let stored = try verifyWritten(written, expected: md5.hex, size: body.count, readBack: false, url: url, key: key)
+        let stored = try verifyWritten(written, expected: md5.hex, size: body.count, readBack: false, checksum: crc,
+                                       url: url, key: key)
         var result = record(url: url, key: key, size: body.count, etag: stored, layout: layout, parts: 1)
         result.checksumCRC64NVME = crc?.base64
         return result
@@ -110,11 +111,13 @@ public struct Uploader: Sendable {
     /// A write the store did not apply as asked: what is at the key decides. The bytes this upload sent (same
     /// size and ETag) are success: `ours` when this run's own unanswered attempt may have written them, not
     /// when they were there before (the record is `skipped`). Other bytes are a refusal (`ObjectExists`).
+    /// An object whose ETag is no MD5 (KMS) is the same bytes when the CRC64NVME it keeps is the one sent.
     private func settle(_ refusal: WriteNotApplied, url: StorageURL, key: String, size: Int,
-                        expected: String) throws -> (ours: Bool, object: ObjectInfo) {
+                        expected: String, checksum: CRC64NVME?) throws -> (ours: Bool, object: ObjectInfo) {
         guard let info = try store.head(key) else { throw refusal.underlying }
         let etag = ETag.unquote(info.etag)
-        if info.size == size, etag == expected { return (refusal.afterLostAnswer, info) }
+        let same = info.etagIsMD5 ? etag == expected : checksum != nil && info.fullObjectCRC64NVME == checksum?.value
+        if info.size == size, same { return (refusal.afterLostAnswer, info) }
         guard refusal.reason == .keyTaken else { throw refusal.underlying }
         throw ObjectExists(url: url.description, storedETag: etag, inputETag: expected)
     }
@@ -122,11 +125,13 @@ public struct Uploader: Sendable {
     /// The final checks on an object already visible at the key: the ETag the write answered with and, when
     /// `readBack`, what a HEAD then says. When one fails, what was written is deleted (only the version written,
     /// on a bucket that keeps versions), so that no false object stays where a good one is looked for.
+    /// An ETag that is no MD5 (KMS, asked for or the bucket's default) says nothing of the bytes: the HEAD's
+    /// CRC64NVME, the one sent, is the check then.
     private func verifyWritten(_ written: WrittenObject, expected: String, size: Int, readBack: Bool,
                                checksum: CRC64NVME? = nil, url: StorageURL, key: String) throws -> String {
         do {
-            let stored = try confirm(written.etag, expected: expected, url: url)
-            if readBack {
+            let stored = try confirm(written, expected: expected, url: url)
+            if readBack || !written.etagIsMD5 {
                 guard let info = try store.head(key), info.size == size, ETag.unquote(info.etag) == stored else {
                     throw Failure.check("\(url): after the upload the store reports a different size or ETag than was sent")
                 }
@@ -267,11 +272,11 @@ public struct Uploader: Sendable {
         if !resumed.isEmpty { result.resumedParts = resumed.count }
         let written: WrittenObject
         do {
-            written = try store.completeMultipart(key, uploadID: uploadID,
-                                                  parts: digests.enumerated().map { ($0.offset + 1, $0.element.hex) },
+            written = try store.completeMultipart(key, uploadID: uploadID, parts: state.partETagsInOrder(),
                                                   checksum: crc, ifAbsent: !options.replace)
         } catch let refusal as WriteNotApplied {
-            let found = try settle(refusal, url: url, key: key, size: state.totalSize, expected: expected)
+            let found = try settle(refusal, url: url, key: key, size: state.totalSize, expected: expected, checksum: crc)
+            result.etag = ETag.unquote(found.object.etag)
             if found.ours {
                 try? options.catalog?.uploadEnded(uploadID, state: "completed")
                 result.checksumCRC64NVME = crc?.base64
@@ -327,9 +332,9 @@ public struct Uploader: Sendable {
 
     /// The ETag the store reported must be the one the data gives; with KMS encryption S3's ETag is no MD5,
     /// and the per-request Content-MD5 checks stand alone.
-    private func confirm(_ etag: String, expected: String, url: StorageURL) throws -> String {
-        let got = ETag.unquote(etag)
-        guard options.object.etagIsMD5 else { return got.isEmpty ? expected : got }
+    private func confirm(_ written: WrittenObject, expected: String, url: StorageURL) throws -> String {
+        let got = ETag.unquote(written.etag)
+        guard options.object.etagIsMD5, written.etagIsMD5 else { return got.isEmpty ? expected : got }
         guard got == expected else {
             throw Failure.check("\(url): the store reports ETag \(got.isEmpty ? "(none)" : got), but the data sent gives \(expected)")
         }
@@ -356,6 +361,8 @@ private extension Record {
 final class MultipartState: Sendable {
     private struct Parts {
         var digests: [Int: [UInt8]] = [:]
+        /// The ETags the store gave parts where they are no MD5 (KMS): the completion must name them so.
+        var storedETags: [Int: String] = [:]
         /// nil for a part sent without a checksum (or by an earlier run).
         var checksums: [Int: CRC64NVME?] = [:]
         var bytes = 0
@@ -367,9 +374,10 @@ final class MultipartState: Sendable {
     var error: Error? { parts.withLock { $0.firstError } }
     var totalSize: Int { parts.withLock { $0.bytes } }
 
-    func finish(_ number: Int, md5: [UInt8], size: Int, checksum: CRC64NVME?) {
+    func finish(_ number: Int, md5: [UInt8], size: Int, checksum: CRC64NVME?, storedETag: String? = nil) {
         parts.withLock {
             $0.digests[number] = md5
+            $0.storedETags[number] = storedETag
             $0.checksums[number] = checksum
             $0.bytes += size
         }
@@ -387,4 +395,11 @@ final class MultipartState: Sendable {
     }
 
     func digestsInOrder() -> [[UInt8]] { parts.withLock { parts in parts.digests.keys.sorted().map { parts.digests[$0]! } } }
+
+    /// Each part as the completion names it: the ETag the store gave it, which is its MD5 but under KMS.
+    func partETagsInOrder() -> [(number: Int, etag: String)] {
+        parts.withLock { parts in
+            parts.digests.keys.sorted().map { ($0, parts.storedETags[$0] ?? parts.digests[$0]!.hex) }
+        }
+    }
 }

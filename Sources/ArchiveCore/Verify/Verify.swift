@@ -144,7 +144,10 @@ func compareDirectory(_ against: String, with url: StorageURL, store objectStore
     guard let walker = FileManager.default.enumerator(atPath: against) else { throw Failure.noInput("\(against): cannot list") }
     var files: [String] = []
     while let relative = walker.nextObject() as? String {
-        if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular { files.append(relative) }
+        guard walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular else { continue }
+        // The reports s3-restore leaves beside what it restored are no data of the prefix.
+        if remote[prefix + relative] == nil, StatusReport.isReportName(Paths.name(relative)) { continue }
+        files.append(relative)
     }
     var thrown: Error?
     let engine = TransferEngine(concurrency: concurrency)
@@ -166,14 +169,15 @@ func compareDirectory(_ against: String, with url: StorageURL, store objectStore
 }
 
 /// A local file against a stored object: the ETag its bytes give with the object's part layout (recorded, or
-/// the server's first part), else with the part sizes worth trying.
+/// the server's first part), else with the part sizes worth trying; where the ETag is no MD5 (SSE-KMS), the
+/// CRC64NVME they give against the one the store keeps.
 func compareLocal(_ path: String, with info: ObjectInfo, in store: ObjectStore) throws -> String? {
     let reader = try FileReader(path: path)
     guard reader.size == info.size else { return "size \(info.size) in the store, \(reader.size ?? -1) locally (\(path))" }
     if !info.etagIsMD5 {
         // SSE-KMS, SSE-C: the ETag is no digest of the bytes; the CRC64NVME the store keeps is.
         guard let stored = info.fullObjectCRC64NVME else {
-            return "its ETag is no MD5 (SSE-KMS or SSE-C) and the store keeps no CRC64NVME for it: it cannot be compared"
+            return "its ETag is no MD5 (SSE-KMS or SSE-C) and the store keeps no CRC64NVME for it: \(path) cannot be compared"
         }
         return try CRC64NVME.checksum(of: reader).value == stored ? nil : "the local file \(path) differs (CRC64NVME)"
     }
