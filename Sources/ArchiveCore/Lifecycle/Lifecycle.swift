@@ -2,8 +2,10 @@ import Foundation
 
 /// s3-lifecycle's jobs: check a policy file locally, apply it (check, put, read back, compare), show a bucket's.
 public enum Lifecycle {
-    /// The policy, or a failure listing every problem (exit 65).
-    public static func check(_ path: String) throws -> LifecyclePolicy {
+    /// The policy, or a failure listing every problem (exit 65). A bare name that is no file here (`default`)
+    /// is a policy shipped with the tools (see `DataFiles`).
+    public static func check(_ given: String) throws -> LifecyclePolicy {
+        let path = DataFiles.policy(named: given) ?? given
         let policy = try LifecyclePolicy.load(path)
         let problems = LifecycleCheck.problems(policy)
         guard problems.isEmpty else {
