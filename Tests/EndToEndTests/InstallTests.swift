@@ -57,7 +57,7 @@ final class InstallTests: EndToEndCase {
         XCTAssertEqual(cost.status, 0, cost.summary)
         XCTAssertTrue(cost.out.contains("STANDARD\t2000000000\t1.9 GiB\t0.5\t1.00"), cost.out)
         for bad in ["1e30TB", "nanTB", "infGB", "nan", "-1TB"] {
-            let refused = try run("s3-report", ["cost", "--size", bad])
+            let refused = try run("s3-report", ["cost", "--size=\(bad)"])
             XCTAssertEqual(refused.status, 64, "\(bad): \(refused.summary)")
             XCTAssertTrue(refused.err.hasPrefix("s3-report: invalid size '\(bad)'"), refused.err)
         }
