@@ -47,7 +47,7 @@ public enum DecimalSize {
             let bytes = number * Double(scale)
             // Double accepts nan, inf and 1e30, which Int(_:) would trap on; a size is a finite count of bytes.
             guard bytes.isFinite, bytes >= 0, bytes < Double(Int.max) else {
-                throw Failure.usage("invalid size '\(text)': write a number of bytes up to 9000PB, e.g. 827GB, 1.5TB")
+                throw Failure.usage("invalid size '\(text)': write a number from 0 to 9000000TB with its unit, e.g. 827GB, 1.5TB")
             }
             return Int(bytes)
         }
