@@ -13,7 +13,7 @@ public struct LifecycleCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check policy files against S3's rules, locally; one message per problem.")
-        @Argument(help: ArgumentHelp("Lifecycle JSON files ({\"Rules\": [...]}).", valueName: "file")) var files: [String]
+        @Argument(help: ArgumentHelp("Lifecycle JSON files ({\"Rules\": [...]}), or names of the policies shipped with the tools (default).", valueName: "file")) var files: [String]
 
         func run() throws {
             try runReporting("s3-lifecycle") {
@@ -37,7 +37,7 @@ public struct LifecycleCommand: ParsableCommand {
             abstract: "Check FILE, put it on BUCKET, read it back and compare.")
         @OptionGroup var s3: S3Options
         @Argument(help: ArgumentHelp("The bucket (name or s3://name).", valueName: "bucket")) var bucket: String
-        @Argument(help: ArgumentHelp("The lifecycle JSON file.", valueName: "file")) var file: String
+        @Argument(help: ArgumentHelp("The lifecycle JSON file, or the name of a policy shipped with the tools (default).", valueName: "file")) var file: String
 
         func run() throws {
             try runReporting("s3-lifecycle") {

@@ -85,7 +85,7 @@ public struct ReportCommand: ParsableCommand {
     struct Cost: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Monthly storage cost by class, and a first-year estimate under each lifecycle policy.")
-        @Option(name: .long, help: ArgumentHelp("Pricing table (JSON). Default: $S3_ARCHIVE_PRICING, ./lifecycle/pricing.json, else built-in us-east-1 prices.", valueName: "file"))
+        @Option(name: .long, help: ArgumentHelp("Pricing table (JSON). Default: $S3_ARCHIVE_PRICING, else the installed share/s3-archive/pricing.json, else built-in us-east-1 prices.", valueName: "file"))
         var pricing: String?
         @Option(name: .long, help: "Region whose prices apply. Default: AWS_REGION, else us-east-1.") var region: String?
         @Option(name: .long, help: ArgumentHelp("Price this many bytes (827GB) instead of what the catalog holds.", valueName: "size"))

@@ -258,6 +258,93 @@ final class NightlyTests: EndToEndCase {
         XCTAssertEqual(second.status, 0, second.summary)
         XCTAssertTrue(second.err.contains("archived 0, failed 0, already backed up 2"), second.err)
     }
+
+    // MARK: the command line, and what it will not archive
+
+    func testHelpPrintsTheUsageAndExitsZero() throws {
+        let help = try reportNightly(["--help"])
+        XCTAssertEqual(help.status, 0, help.summary)
+        XCTAssertTrue(help.out.contains("--dry-run") && help.out.contains("s3-nightly(8)"), help.out)
+        XCTAssertFalse(help.out.contains("set -"), "no line of the script itself: \(help.out)")
+        XCTAssertEqual(help.err, "")
+        let missing = try reportNightly(["--root"])
+        XCTAssertEqual(missing.status, 64, missing.summary)
+        XCTAssertTrue(missing.err.hasPrefix("s3-nightly: --root needs a value"), missing.err)
+    }
+
+    /// --dry-run names each session it would archive and says "would archive N"; nothing is stored.
+    func testDryRunSaysWhatItWouldArchiveAndStoresNothing() throws {
+        let bucket = try bucket
+        let root = try makeRoot(Array(Self.sessions.prefix(2)))
+        let catalog = temp.file("dry-catalog.sqlite")
+        let dry = try reportNightly(arguments(root: root, dest: "s3://\(bucket)/dry/{year}/{session}.tar", catalog: catalog)
+                                    + ["--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.summary)
+        XCTAssertEqual(dry.lines.filter { $0.hasPrefix("would archive ") }.count, 2, dry.out)
+        XCTAssertTrue(dry.out.contains("would archive 2023-05-01_a (not backed up"), dry.out)
+        XCTAssertEqual(dry.lines.last, "s3-nightly: would archive 2, already backed up 0", dry.out)
+        XCTAssertFalse(dry.out.contains("archived"), "nothing was archived: \(dry.out)")
+        XCTAssertEqual(try reportObjects(bucket, prefix: "dry/").count, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: catalog), "no s3-put ran, so no catalog was made")
+    }
+
+    /// A session not in a ROOT/YEAR folder and with no date in its name goes where s3-put(1) puts it: {year} is
+    /// today's (UTC), never empty (no `raw//name.tar`). Relative paths are the caller's, though the run is in /.
+    func testUndatedSessionGoesUnderTodaysYearAndRelativePathsWork() throws {
+        let bucket = try bucket
+        let root = temp.file("undated-root")
+        try reportRandomFile(root + "/calibration/d.bin", size: 2000)
+        try reportRandomFile(root + "/20230704_M1/d.bin", size: 2000)
+        let arguments = ["--root", "undated-root", "--dest", "s3://\(bucket)/undated/{year}/{session}.tar",
+                         "--endpoint-url", env.endpoint, "--catalog", "undated.sqlite", "--lock", "nightly.lock",
+                         "--log", "nightly.log", "--bin", env.binDirectory]
+        let run = try runProcess(reportPackageRoot + "/bin/s3-nightly", arguments, environment: reportEnvironment(),
+                                 directory: temp.path)
+        assertQuietSuccess(run, "relative paths")
+        let year = String(Calendar(identifier: .gregorian).dateComponents(in: TimeZone(identifier: "UTC")!, from: Date()).year!)
+        let keys = Set(try reportObjects(bucket, prefix: "undated/").keys)
+        XCTAssertEqual(keys, ["undated/\(year)/calibration.tar", "undated/\(year)/calibration.tar.index.json",
+                              "undated/2023/20230704_M1.tar", "undated/2023/20230704_M1.tar.index.json"])
+        XCTAssertFalse(keys.contains { $0.contains("//") }, "\(keys)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: temp.file("undated.sqlite")), "the catalog given relative")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: temp.file("nightly.log")), "the log given relative")
+    }
+
+    /// A folder whose name holds a newline and unit separators, spelling the rows of another session whose path is
+    /// `.`, run from a directory holding a secret: every session archived is a folder under ROOT, and nothing of
+    /// the working directory is read or stored.
+    func testAFolderNamedLikeListingRowsCannotMakeItArchiveAnotherDirectory() throws {
+        let bucket = try bucket
+        let root = try makeRoot(Array(Self.sessions.prefix(1)))
+        let row = ["stolen", "2024", "1", "1", "1 B", "not backed up", "", ".", "0"].joined(separator: "\u{1F}")
+        let trap = "2024/evil\n" + row + "\t\n" + row
+        try reportWrite(root + "/" + trap + "/meta.txt", "a session with a strange name\n")
+        let cwd = temp.file("cron-home")
+        try reportWrite(cwd + "/secret-credentials", "aws_secret_access_key = not-for-the-archive\n")
+        let args = arguments(root: root, dest: "s3://\(bucket)/trap/{year}/{session}.tar", catalog: temp.file("trap.sqlite"))
+
+        let dry = try runProcess(reportPackageRoot + "/bin/s3-nightly", args + ["--dry-run"], environment: reportEnvironment(),
+                                 directory: cwd)
+        XCTAssertEqual(dry.status, 0, dry.summary)
+        XCTAssertTrue(dry.out.contains("s3-nightly: would archive 2, already backed up 0"), dry.out)
+        XCTAssertFalse(dry.out.contains("from .\n") || dry.out.contains("would archive stolen"), dry.out)
+        for line in dry.lines where line.hasPrefix("would archive ") {
+            XCTAssertTrue(line.contains(" from \(root)/2023/") || line.contains(" from $'\(root)/2024/evil"), line)
+        }
+
+        let run = try runProcess(reportPackageRoot + "/bin/s3-nightly", args, environment: reportEnvironment(), directory: cwd)
+        XCTAssertFalse(run.timedOut, run.summary)
+        let objects = try reportObjects(bucket, prefix: "trap/")
+        XCTAssertNotNil(objects["trap/2023/2023-05-01_a.tar"], "the real session is stored: \(run.summary)")
+        XCTAssertFalse(objects.keys.contains { $0.contains("stolen") && !$0.contains("evil") }, "\(objects.keys.sorted())")
+        for key in objects.keys where key.hasSuffix(".tar") {
+            let tarPath = temp.file("trap-\(objects.count).tar")
+            let get = try aws(["s3api", "get-object", "--bucket", bucket, "--key", key, tarPath])
+            XCTAssertEqual(get.status, 0, get.summary)
+            let list = try runProcess(which("tar") ?? "/usr/bin/tar", ["-tf", tarPath], environment: ProcessInfo.processInfo.environment)
+            XCTAssertFalse(list.out.contains("secret-credentials"), "\(key) holds the working directory: \(list.out)")
+        }
+    }
 }
 
 extension EndToEndCase {

@@ -4,7 +4,9 @@ import Foundation
 public enum Lifecycle {
     /// The policy, or a failure listing every problem (exit 65): of shape (a wrong type, an unknown field) and
     /// against S3's rules, the latter for every rule whose shape is right.
-    public static func check(_ path: String) throws -> LifecyclePolicy {
+    public static func check(_ given: String) throws -> LifecyclePolicy {
+        // A bare name that is no file here (`default`) is a policy shipped with the tools (see `DataFiles`).
+        let path = DataFiles.policy(named: given) ?? given
         let reading = try LifecyclePolicy.read(path)
         let policy = reading.policy
         let problems = reading.problems

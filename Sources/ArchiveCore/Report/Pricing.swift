@@ -1,17 +1,16 @@
 import Foundation
 
-/// Storage prices per GB-month (GB = 10^9 bytes) for one region, from `lifecycle/pricing.json`.
+/// Storage prices per GB-month (GB = 10^9 bytes) for one region, from `pricing.json`.
 public struct Pricing: Sendable {
     public var region: String
     public var perGBMonth: [String: Double]
 
-    /// The pricing file given, else `$S3_ARCHIVE_PRICING`, else `lifecycle/pricing.json` in the current
-    /// directory (the project's checkout), else built-in us-east-1 list prices.
+    /// The pricing file given, else `$S3_ARCHIVE_PRICING`, else the one shipped with the tools (installed in
+    /// `PREFIX/share/s3-archive/`, or the source tree's `lifecycle/`), else built-in us-east-1 list prices.
+    /// Never the current directory's: the answer must not depend on where cron starts.
     public static func load(path: String?, region: String) throws -> Pricing {
-        let candidates = path.map { [$0] } ?? [
-            ProcessInfo.processInfo.environment["S3_ARCHIVE_PRICING"],
-            FileManager.default.currentDirectoryPath + "/lifecycle/pricing.json",
-        ].compactMap { $0 }
+        let candidates = path.map { [$0] }
+            ?? [ProcessInfo.processInfo.environment["S3_ARCHIVE_PRICING"]].compactMap { $0 } + DataFiles.pricingCandidates()
         for candidate in candidates {
             guard let data = FileManager.default.contents(atPath: candidate) else {
                 if path != nil { throw Failure.noInput("\(candidate): no such pricing file") }

@@ -44,7 +44,12 @@ public enum DecimalSize {
         for (unit, scale) in [("tb", 1_000_000_000_000), ("gb", 1_000_000_000), ("mb", 1_000_000), ("kb", 1000)]
             where lower.hasSuffix(unit) && !lower.hasSuffix("i" + unit.dropFirst()) {
             guard let number = Double(lower.dropLast(2)) else { break }
-            return Int(number * Double(scale))
+            let bytes = number * Double(scale)
+            // Double accepts nan, inf and 1e30, which Int(_:) would trap on; a size is a finite count of bytes.
+            guard bytes.isFinite, bytes >= 0, bytes < Double(Int.max) else {
+                throw Failure.usage("invalid size '\(text)': write a number from 0 to 9000000TB with its unit, e.g. 827GB, 1.5TB")
+            }
+            return Int(bytes)
         }
         return try ByteSize.parse(text)
     }
