@@ -65,10 +65,10 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     for entry in [rootEntry] + entries {
         try builder.add(entry, root: root, to: tar, buffer: &buffer)
     }
-    let archiveDigest = try tar.finish()
+    let archiveCRC = try tar.finish()
 
     let totals = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: rootText, created: UTC.iso8601(Date()),
-                              archive: .init(size: sink.written, sha256: archiveDigest.hex, crc64nvme: sink.crc.base64),
+                              archive: .init(size: sink.written, crc64nvme: archiveCRC.base64),
                               files: builder.files, bytes: builder.bytes, newestMtime: builder.newest, entries: [])
     try fileOutput?.commit()
     try indexWriter?.finish(totals)
