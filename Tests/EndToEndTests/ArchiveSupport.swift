@@ -315,7 +315,28 @@ struct IndexFile {
     var paths: [PathBytes] { entries.map { bytes($0["path"] as? String ?? "?") } }
     var session: String? { object["session"] as? String }
     var archiveSize: Int? { ((object["archive"] as? [String: Any])?["size"] as? NSNumber)?.intValue }
+    /// Only in indexes written before the tar's SHA-256 was dropped (a test writes such an index).
     var archiveSHA256: String? { (object["archive"] as? [String: Any])?["sha256"] as? String }
+    var archiveCRC64NVME: String? { (object["archive"] as? [String: Any])?["crc64nvme"] as? String }
+}
+
+extension EndToEndCase {
+    /// awscrt's CRC64NVME of a file, base64 of the big-endian bytes as S3 writes it: the independent reference.
+    func awscrtChecksum(_ path: String) throws -> String? {
+        let script = """
+            import base64, sys
+            from awscrt import checksums
+            crc = 0
+            with open(sys.argv[1], 'rb') as f:
+                for chunk in iter(lambda: f.read(1 << 20), b''):
+                    crc = checksums.crc64nvme(chunk, crc)
+            print(base64.b64encode(crc.to_bytes(8, 'big')).decode())
+            """
+        let result = try runProcess(which("python3") ?? "/usr/bin/python3", ["-c", script, path],
+                                    environment: env.processEnvironment(), timeout: 120)
+        XCTAssertEqual(result.status, 0, "awscrt is missing? run bin/setup: \(result.summary)")
+        return result.lines.first
+    }
 }
 
 extension Dictionary where Key == String, Value == Any {

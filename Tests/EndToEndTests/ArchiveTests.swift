@@ -134,7 +134,8 @@ final class ArchiveTests: EndToEndCase {
         XCTAssertTrue(matches(index.object.string("created") ?? "", #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"#),
                       "created: \(index.object["created"] ?? "none")")
         XCTAssertEqual(index.archiveSize, tarBytes.count, "archive.size is the tar's size")
-        XCTAssertEqual(index.archiveSHA256, try sha256(ofFile: tar), "archive.sha256 is the tar's SHA-256")
+        XCTAssertEqual(index.archiveCRC64NVME, try awscrtChecksum(tar), "archive.crc64nvme is the tar's CRC64NVME")
+        XCTAssertNil(index.archiveSHA256, "no second SHA-256 of every byte: the files have theirs, the tar its CRC")
 
         // Order: the top folder, then depth first, names in byte order (NFC "café" before NFD "café").
         let expected = archivePaths(source, under: session)
@@ -284,7 +285,7 @@ final class ArchiveTests: EndToEndCase {
         XCTAssertEqual(result.stdout.count, 0, "with -o nothing goes to stdout")
         XCTAssertTrue(try Data(contentsOf: URL(fileURLWithPath: output)) == Data(contentsOf: URL(fileURLWithPath: tar)),
                       "-o FILE and stdout give the same archive, byte for byte")
-        XCTAssertEqual(try IndexFile(path: index).archiveSHA256, try sha256(ofFile: output))
+        XCTAssertEqual(try IndexFile(path: index).archiveCRC64NVME, try awscrtChecksum(output))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: outDirectory).sorted(), ["session.idx", "session.tar"],
                        "no temporary file left beside the outputs")
     }
@@ -573,7 +574,8 @@ final class ArchiveTests: EndToEndCase {
         }
         let local = try IndexFile(path: index)
         XCTAssertEqual(record.string("url"), url)
-        XCTAssertEqual(record.string("sha256"), local.archiveSHA256, "record sha256 is the index's")
+        XCTAssertEqual(record.string("checksum_crc64nvme"), local.archiveCRC64NVME, "the record's CRC64NVME is the index's")
+        XCTAssertNil(record["sha256"], "an index without the tar's SHA-256 gives a record without one")
         XCTAssertEqual(record.int("size"), local.archiveSize, "record size is the index's")
         XCTAssertEqual(record.string("session"), session)
         XCTAssertEqual(record.string("index"), url + ".index.json")
@@ -583,7 +585,7 @@ final class ArchiveTests: EndToEndCase {
         let back = temp.file("back.tar")
         let copy = try aws(["s3", "cp", url, back])
         XCTAssertEqual(copy.status, 0, copy.summary)
-        XCTAssertEqual(try sha256(ofFile: back), local.archiveSHA256, "the stored archive is the one the index describes")
+        XCTAssertEqual(try awscrtChecksum(back), local.archiveCRC64NVME, "the stored archive is the one the index describes")
         let target = temp.file("extracted")
         try extract("tar", back, into: target)
         assertSameTree(try TreeSnapshot(target + "/" + session), source, "from SeaweedFS")
@@ -632,13 +634,13 @@ final class ArchiveTests: EndToEndCase {
         let (_, indexB) = try archive(roots[1], label: "B")
         let a = try IndexFile(path: indexA), b = try IndexFile(path: indexB)
         XCTAssertEqual(a.archiveSize, b.archiveSize, "precondition: the two archives have the same size")
-        XCTAssertNotEqual(a.archiveSHA256, b.archiveSHA256, "precondition: and different bytes")
+        XCTAssertNotEqual(a.archiveCRC64NVME, b.archiveCRC64NVME, "precondition: and different bytes")
 
         let key = "backups/raw/2024/SESS_B.tar"
         let result = try pipeline(roots[1], archiveIndex: nil, putIndex: indexA, url: "s3://\(bucket)/\(key)",
                                   putOptions: ["--part-size", "5MiB"])
         XCTAssertEqual(result.status, 1,
-                       "SESS_B's archive with SESS_A's index must be refused (the record would claim sha256 \(a.archiveSHA256 ?? "") and session SESS_A for SESS_B's bytes): \(result.summary)")
+                       "SESS_B's archive with SESS_A's index must be refused (the record would claim CRC64NVME \(a.archiveCRC64NVME ?? "") and session SESS_A for SESS_B's bytes): \(result.summary)")
         XCTAssertEqual(result.out, "", "no record")
         try assertNothingStored(bucket, key)
     }

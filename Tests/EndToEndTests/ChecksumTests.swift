@@ -15,23 +15,6 @@ final class ChecksumTests: EndToEndCase {
         return [(env.endpoint, try bucket), (moto, motoBucket)]
     }
 
-    /// awscrt's CRC64NVME of a file, base64 of the big-endian bytes as S3 writes it: the independent reference.
-    func awscrtChecksum(_ path: String) throws -> String? {
-        let script = """
-            import base64, sys
-            from awscrt import checksums
-            crc = 0
-            with open(sys.argv[1], 'rb') as f:
-                for chunk in iter(lambda: f.read(1 << 20), b''):
-                    crc = checksums.crc64nvme(chunk, crc)
-            print(base64.b64encode(crc.to_bytes(8, 'big')).decode())
-            """
-        let result = try runProcess(which("python3") ?? "/usr/bin/python3", ["-c", script, path],
-                                    environment: env.processEnvironment(), timeout: 120)
-        XCTAssertEqual(result.status, 0, "awscrt is missing? run bin/setup: \(result.summary)")
-        return result.lines.first
-    }
-
     /// The checksum aws-cli (with awscrt) reads from the server: the object's, FULL_OBJECT.
     func storedChecksum(_ bucket: String, _ key: String, endpoint: String) throws -> (value: String?, type: String?) {
         let result = try aws(["s3api", "head-object", "--checksum-mode", "ENABLED", "--bucket", bucket, "--key", key,
@@ -125,5 +108,53 @@ final class ChecksumTests: EndToEndCase {
             XCTAssertTrue(refused.err.contains("CRC64NVME AAAAAAAAAAA="), refused.summary)
             XCTAssertNil(try headObjectFields(bucket, "archives/other.tar", endpoint: endpoint))
         }
+    }
+
+    /// Indexes written before the tar's SHA-256 was dropped (`archive.sha256`, no `crc64nvme`) still work: s3-put
+    /// checks a file against their SHA-256, s3-verify --deep too, and the same archive put again with a new index
+    /// (CRC only) is found the same through the CRC64NVME the store keeps, so no second generation is stored.
+    func testIndexWithTheTarsSHA256AndNoCRCStillWorks() throws {
+        let bucket = try bucket
+        let session = temp.file("src/old-index-session")
+        try RestoreTree.make(at: session, bigSizes: [6 * MiB + 5, 300_000])
+        let tar = temp.file("old.tar"), newIndex = temp.file("new.index.json"), oldIndex = temp.file("old.index.json")
+        let made = try runProcess(env.tool("s3-archive"), ["--index", newIndex, "-o", tar, session],
+                                  environment: s3putEnvironment(), timeout: 120)
+        XCTAssertEqual(made.status, 0, made.summary)
+        var index = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: newIndex))) as? [String: Any])
+        var totals = try XCTUnwrap(index["archive"] as? [String: Any])
+        let sha = try sha256(ofFile: tar)
+        totals["crc64nvme"] = nil
+        totals["sha256"] = sha
+        index["archive"] = totals
+        try JSONSerialization.data(withJSONObject: index).write(to: URL(fileURLWithPath: oldIndex))
+
+        let url = "s3://\(bucket)/compat/old-index-session.tar"
+        let put = try s3put(["--index", oldIndex, "--part-size", "5MiB", tar, url])
+        XCTAssertEqual(put.status, 0, put.summary)
+        let record = try XCTUnwrap(put.lines.first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+        XCTAssertEqual(record["sha256"] as? String, sha, "the old index's SHA-256 goes in the record")
+
+        let deep = try s3verify(["--deep"], input: .data(Data((put.lines[0] + "\n").utf8)))
+        XCTAssertEqual(deep.status, 0, deep.summary)
+        XCTAssertEqual(deep.lines, ["OK \(url)"])
+
+        let again = try s3put(["--index", newIndex, "--part-size", "5MiB", "-", url], input: .pipedFile(tar))
+        XCTAssertEqual(again.status, 0, again.summary)
+        XCTAssertTrue(again.out.contains("\"skipped\":true") || again.out.contains("\"skipped\" : true"),
+                      "the latest generation holds these bytes (its index: SHA-256 only; the store: their CRC): \(again.summary)")
+        XCTAssertNil(try headObjectFields(bucket, "compat/old-index-session.gen2.tar"), "no second generation of the same bytes")
+
+        // Another archive's old index: its SHA-256 still refuses the bytes.
+        try Data("another".utf8).write(to: URL(fileURLWithPath: session + "/extra.txt"))
+        let other = temp.file("other.tar")
+        XCTAssertEqual(try runProcess(env.tool("s3-archive"), ["-o", other, session], environment: s3putEnvironment()).status, 0)
+        totals["size"] = try FileManager.default.attributesOfItem(atPath: other)[.size] as? Int
+        index["archive"] = totals
+        try JSONSerialization.data(withJSONObject: index).write(to: URL(fileURLWithPath: oldIndex))
+        let refused = try s3put(["--index", oldIndex, other, "s3://\(bucket)/compat/other.tar"])
+        XCTAssertEqual(refused.status, 1, refused.summary)
+        XCTAssertTrue(refused.err.contains("SHA-256 \(sha)"), refused.summary)
+        XCTAssertNil(try headObjectFields(bucket, "compat/other.tar"))
     }
 }

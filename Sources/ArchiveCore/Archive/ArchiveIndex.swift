@@ -1,7 +1,8 @@
 import Foundation
 
 /// The index of one session archive: every entry with its SHA-256 and the offset of its data in the tar, and the
-/// tar's own size and SHA-256. Stored beside the archive as `KEY.index.json` (see s3-records(5)).
+/// tar's own size and CRC64NVME (older indexes: its SHA-256). Stored beside the archive as `KEY.index.json` (see
+/// s3-records(5)).
 public struct ArchiveIndex: Codable, Sendable, Equatable {
     public static let formatName = "s3-archive-index/1"
 
@@ -85,22 +86,26 @@ public struct ArchiveIndex: Codable, Sendable, Equatable {
 
     public struct Totals: Codable, Sendable, Equatable {
         public var size: Int
-        public var sha256: String
+        /// The tar's SHA-256: only in indexes written before s3-archive 2026-11 (read, never written now). The
+        /// whole tar is checked by its CRC64NVME; every file's bytes by their own SHA-256.
+        public var sha256: String?
         /// The tar's CRC64NVME as S3 writes it (base64 of the eight bytes, most significant first): what a HEAD
         /// of the stored archive returns, so that the archive is checked whole without reading it back. Absent
-        /// from indexes written before it was recorded.
+        /// from indexes written before it was recorded (those have `sha256`).
         public var crc64nvme: String?
 
-        public init(size: Int, sha256: String, crc64nvme: String? = nil) {
+        public init(size: Int, sha256: String? = nil, crc64nvme: String? = nil) {
             self.size = size
             self.sha256 = sha256
             self.crc64nvme = crc64nvme
         }
 
-        /// The same bytes: size and SHA-256, and the CRC64NVME where both indexes have one.
+        /// The same bytes: the same size, and the same SHA-256 and CRC64NVME wherever both indexes have one; two
+        /// indexes with no whole-archive checksum in common cannot say, so they are not the same.
         public func describesSameBytes(as other: Totals) -> Bool {
-            size == other.size && sha256 == other.sha256
-                && (crc64nvme == nil || other.crc64nvme == nil || crc64nvme == other.crc64nvme)
+            func agree(_ a: String?, _ b: String?) -> Bool? { a.flatMap { a in b.map { a == $0 } } }
+            let compared = [agree(sha256, other.sha256), agree(crc64nvme, other.crc64nvme)].compactMap { $0 }
+            return size == other.size && !compared.isEmpty && !compared.contains(false)
         }
     }
 

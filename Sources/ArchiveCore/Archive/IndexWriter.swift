@@ -40,9 +40,12 @@ final class IndexWriter {
             JSONText.appendString(crc, to: &head)
             head += Array(",\n    ".utf8)
         }
-        head += Array("\"sha256\" : ".utf8)
-        JSONText.appendString(totals.archive.sha256, to: &head)
-        head += Array(",\n    \"size\" : \(totals.archive.size)\n  },\n  \"bytes\" : \(totals.bytes),\n  \"created\" : ".utf8)
+        if let sha256 = totals.archive.sha256 {
+            head += Array("\"sha256\" : ".utf8)
+            JSONText.appendString(sha256, to: &head)
+            head += Array(",\n    ".utf8)
+        }
+        head += Array("\"size\" : \(totals.archive.size)\n  },\n  \"bytes\" : \(totals.bytes),\n  \"created\" : ".utf8)
         JSONText.appendString(totals.created, to: &head)
         head += Array(",\n  \"entries\" : [".utf8)
         try output.write(head)

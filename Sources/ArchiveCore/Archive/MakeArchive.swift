@@ -65,7 +65,9 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
         .filter { $0.status.kind != .file || !outputs.contains($0.status.identity) }
     let sink = TarSink(output: output)
     let tar = try TarWriter(sink: sink)
-    var builder = IndexBuilder(session: ArchivePath(name), index: indexWriter)
+    let hasher = FileHasher()
+    defer { hasher.close() }
+    var builder = IndexBuilder(session: ArchivePath(name), index: indexWriter, hasher: hasher)
     if let progress = request.progress {
         let totals = dataTotals(entries)
         progress.setLabel(name)
@@ -77,10 +79,11 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     for entry in [rootEntry] + entries {
         try builder.add(entry, root: root, to: tar, buffer: &buffer)
     }
-    let archiveDigest = try tar.finish()
+    try builder.finish()
+    let archiveCRC = try tar.finish()
 
     let totals = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: rootText, created: UTC.iso8601(Date()),
-                              archive: .init(size: sink.written, sha256: archiveDigest.hex, crc64nvme: sink.crc.base64),
+                              archive: .init(size: sink.written, crc64nvme: archiveCRC.base64),
                               files: builder.files, bytes: builder.bytes, newestMtime: builder.newest, entries: [])
     try fileOutput?.commit()
     try indexWriter?.finish(totals)
@@ -126,19 +129,52 @@ private func archivableEntries(root: FilePath, excluding: [String], warn: (Strin
 /// Writes each scanned entry to the tar and collects its index entry and the session's fingerprint.
 private struct IndexBuilder {
     let session: ArchivePath
-    /// Where each entry goes as soon as it is written to the tar (nil: no index asked for).
+    /// Where each entry goes, in tar order, once its file's hash is known (nil: no index asked for).
     let index: IndexWriter?
+    let hasher: FileHasher
     var files = 0
     var bytes = 0
     var newest = 0.0
-    /// Hard links: the first archive path of each (device, inode), and its hash.
-    var firstPathOfInode: [String: (path: ArchivePath, sha256: String)] = [:]
+    /// Hard links: the first archive path of each (device, inode), and its hash (or the ticket it will come by).
+    var firstPathOfInode: [String: (path: ArchivePath, sha256: FileHash)] = [:]
+    /// Entries written to the tar whose index entry waits for a file's hash from the hasher thread.
+    var waiting: [(record: ArchiveIndex.Entry, sha256: FileHash)] = []
+    /// Hashes of files with more than one link, kept for their hard links' entries.
+    var linkedHashes: [Int: String] = [:]
     let digest = Digest(.sha256)
     var progress: TransferProgress?
 
-    init(session: ArchivePath, index: IndexWriter?) {
+    /// A file's SHA-256: none (not a file), known, or to come from the hasher thread.
+    enum FileHash { case none, known(String), ticket(Int, linked: Bool) }
+
+    init(session: ArchivePath, index: IndexWriter?, hasher: FileHasher) {
         self.session = session
         self.index = index
+        self.hasher = hasher
+    }
+
+    /// Writes the entries still waiting, once their hashes are all done.
+    mutating func finish() throws { try writeWaiting(wait: true) }
+
+    /// Writes the waiting entries, in order, as far as their hashes are done (`wait`: all of them).
+    private mutating func writeWaiting(wait: Bool) throws {
+        var written = 0
+        defer { waiting.removeFirst(written) }
+        for (var record, hash) in waiting {
+            switch hash {
+            case .none: break
+            case .known(let hex): record.sha256 = hex
+            case .ticket(let ticket, let linked):
+                if let hex = linkedHashes[ticket] ?? hasher.result(ticket, wait: wait) {
+                    record.sha256 = hex
+                    if linked { linkedHashes[ticket] = hex }
+                } else {
+                    return
+                }
+            }
+            try index?.add(record)
+            written += 1
+        }
     }
 
     mutating func add(_ entry: ScannedEntry, root: FilePath, to tar: TarWriter, buffer: inout [UInt8]) throws {
@@ -146,6 +182,7 @@ private struct IndexBuilder {
         let path = session.appending(entry.relativePath)
         var header = TarHeader(path: path, kind: .file, status: status)
         var record = ArchiveIndex.Entry(path: path, type: "file", size: status.size, mode: status.mode & 0o7777, mtime: status.mtime)
+        var sha256 = FileHash.none
         switch status.kind {
         case .directory:
             header.kind = .directory
@@ -165,15 +202,20 @@ private struct IndexBuilder {
                 header.kind = .hardlink(target: first.path)
                 record.type = "hardlink"
                 record.target = first.path
-                record.sha256 = first.sha256
+                sha256 = first.sha256
                 try tar.writeHeader(header)
             } else {
                 try tar.writeHeader(header)
                 record.offset = tar.offset
-                let sha256 = try copyFile(root.appending(bytes: entry.relativePath.bytes), scanned: status, into: tar,
-                                          digest: digest, buffer: &buffer, progress: progress)
+                let source = root.appending(bytes: entry.relativePath.bytes)
+                if status.size <= FileHasher.inlineLimit {
+                    sha256 = .known(try copyFile(source, scanned: status, into: tar, digest: digest, buffer: &buffer,
+                                                progress: progress))
+                } else {
+                    sha256 = .ticket(try copyFile(source, scanned: status, into: tar, hasher: hasher, progress: progress),
+                                        linked: status.linkCount > 1)
+                }
                 progress?.add(bytes: 0, items: 1)
-                record.sha256 = sha256
                 if status.linkCount > 1 { firstPathOfInode[inode] = (path, sha256) }
                 files += 1
                 bytes += status.size
@@ -182,7 +224,8 @@ private struct IndexBuilder {
         default:
             return
         }
-        try index?.add(record)
+        waiting.append((record, sha256))
+        try writeWaiting(wait: false)
     }
 }
 
@@ -224,6 +267,39 @@ private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter
         throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus())
     }
     return digest.finish().hex
+}
+
+/// `copyFile` for a large file: read in the hasher's buffers, which its thread hashes while this one goes on;
+/// returns the file's ticket.
+private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter, hasher: FileHasher,
+                      progress: TransferProgress?) throws -> Int {
+    let reader = try FileReader(scanned: path, as: scanned)
+    let ticket = hasher.begin()
+    // Every file begun is ended, even one that fails, so the hasher's tickets stay in step with the files.
+    defer { hasher.end() }
+    var remaining = scanned.size
+    while remaining > 0 {
+        let buffer = hasher.pool.take()
+        let n: Int
+        do { n = try reader.read(into: &buffer.bytes, count: min(FileHasher.chunk, remaining)) } catch {
+            hasher.pool.give(buffer)
+            throw error
+        }
+        if n == 0 {
+            hasher.pool.give(buffer)
+            throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus())
+        }
+        try tar.writeData(buffer.bytes[..<n])
+        hasher.hash(buffer, count: n)
+        progress?.add(bytes: n)
+        remaining -= n
+    }
+    var probe: [UInt8] = []
+    let now = try reader.currentStatus()
+    if try reader.read(into: &probe, count: 1) > 0 || !now.isUnchanged(since: scanned) {
+        throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus())
+    }
+    return ticket
 }
 
 /// A file that changed while it was read: nothing of this run may be stored, and the next run may find it done.

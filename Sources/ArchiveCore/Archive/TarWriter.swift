@@ -17,13 +17,14 @@ public struct TarHeader: Sendable {
     public var status: FileStatus
 }
 
-/// Where finished tar bytes go: counted here, then hashed with SHA-256 and written by a second thread, so that
-/// the archive's hash and the output overlap the reading and per-file hashing on the first.
+/// Where finished tar bytes go: counted here, then checksummed (CRC64NVME) and written by a second thread, so that
+/// the output overlaps the reading and per-file hashing on the first. The whole tar gets no SHA-256 of its own:
+/// every file's bytes already have one, and a second SHA-256 of every byte was half of s3-archive's CPU time;
+/// the CRC64NVME (an eighth of a SHA-256's cost) is what S3 keeps and a HEAD returns (DESIGN.md).
 final class TarSink: @unchecked Sendable {
     private let output: ByteWriter
     private(set) var written = 0
-    private let digest = Digest(.sha256)
-    /// The tar's CRC64NVME, taken by the writer thread beside the SHA-256; read once `finish` has joined it.
+    /// The tar's CRC64NVME, taken by the writer thread; read once `finish` has joined it.
     private(set) var crc = CRC64NVME()
     private let capacity = 4 << 20
     private let pool: BufferPool
@@ -47,7 +48,6 @@ final class TarSink: @unchecked Sendable {
     private func drain() {
         while let buffer = queue.pop() {
             if failure == nil {
-                digest.update(buffer.bytes)
                 crc.update(buffer.bytes)
                 do { try buffer.bytes.withUnsafeBytes { try output.write($0) } } catch { failure = error }
             }
@@ -71,15 +71,15 @@ final class TarSink: @unchecked Sendable {
         }
     }
 
-    /// Sends what is left, waits for the writer thread, and returns the SHA-256 of everything written.
-    func finish() throws -> [UInt8] {
+    /// Sends what is left, waits for the writer thread, and returns the CRC64NVME of everything written.
+    func finish() throws -> CRC64NVME {
         if !current.bytes.isEmpty { queue.push(current) }
         queue.close()
         // Joined, not signalled: the thread's OpenSSL clean-up must be over before the process can exit.
         writer?.join()
         writer = nil
         if let failure { throw failure }
-        return digest.finish()
+        return crc
     }
 }
 
@@ -175,8 +175,8 @@ final class TarWriter {
         }
     }
 
-    /// Writes the end-of-archive blocks, flushes everything, and returns the tar's SHA-256.
-    func finish() throws -> [UInt8] {
+    /// Writes the end-of-archive blocks, flushes everything, and returns the tar's CRC64NVME.
+    func finish() throws -> CRC64NVME {
         try check(archive_write_close(handle))
         return try sink.finish()
     }

@@ -144,12 +144,13 @@ public final class Catalog: Sendable {
                                  record.parts, record.partSizeDoublingEvery, record.storageClass, record.sha256,
                                  record.session, record.index, source?.path, source?.size, source?.modified, now])
             if let archive {
+                // `sha256` (NOT NULL since v1, read by nothing) is empty for indexes without the tar's SHA-256.
                 let generation = record.generation ?? 1
                 try db.execute(sql: """
                     INSERT OR REPLACE INTO archives (url, session, session_path, files, bytes, newest_mtime, sha256,
                         index_url, stored_at, generation, first_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [record.url, archive.session, sessionPath, archive.files, archive.bytes,
-                                     archive.newestMtime, archive.archive.sha256, record.index, now, generation,
+                                     archive.newestMtime, archive.archive.sha256 ?? "", record.index, now, generation,
                                      Self.firstURL(of: record.url, generation: generation)])
                 try Self.recordFiles(of: archive, url: record.url, in: db)
             }

@@ -323,6 +323,9 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
     let target = try ArchiveTarget(base: key, store: store, replacing: options.replace)
     let loaded = IndexBox()
     var archiveOptions = options
+    // The stream is checked against the index by the CRC64NVME the upload takes anyway; a second SHA-256 of every
+    // byte only for an index that has no CRC (an older s3-archive's, there already) or an upload that takes none.
+    archiveOptions.checkWithSHA256 = options.object.checksum != .crc64nvme || indexPredatesCRC(indexPath)
     archiveOptions.checkBeforeStoring = { size, sha256, crc in
         let (index, data) = try loadIndex(indexPath, size: size, sha256: sha256, crc: crc)
         loaded.set(index, data)
@@ -355,8 +358,17 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
     return (record, index)
 }
 
+/// Whether the index at `path` is already there and records no CRC64NVME (an older s3-archive's, with the tar's
+/// SHA-256 instead). One still being written (`s3-archive | s3-put --index`) is this version's, with a CRC.
+private func indexPredatesCRC(_ path: String) -> Bool {
+    guard let data = FileManager.default.contents(atPath: path),
+          let index = try? ArchiveIndex.decode(data, source: path) else { return false }
+    return index.archive.crc64nvme == nil
+}
+
 /// The index at `path`, checked against the bytes the stream held (`sha256` and `crc` are nil when they were not
-/// all read; `crc` also without checksums). An index without a CRC64NVME predates it and is checked without.
+/// all read: a resumed upload, checked by size; `sha256` also when not asked for, `crc` without checksums). The
+/// bytes read must match a whole-archive checksum the index records: its CRC64NVME, or an older index's SHA-256.
 private func loadIndex(_ path: String, size: Int, sha256: String?, crc: CRC64NVME?) throws -> (ArchiveIndex, Data) {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw Failure.noInput("\(path): no index: s3-archive writes it when the archive is complete; did it fail?")
@@ -365,11 +377,25 @@ private func loadIndex(_ path: String, size: Int, sha256: String?, crc: CRC64NVM
     guard index.archive.size == size else {
         throw Failure.check("\(path): the index describes \(index.archive.size) bytes but \(size) were read: the archive is incomplete or the index is from another run")
     }
-    if let sha256, sha256 != index.archive.sha256 {
-        throw Failure.check("\(path): the index is of another archive (SHA-256 \(index.archive.sha256), the bytes read give \(sha256)): give the index s3-archive wrote for this stream")
+    var compared = false
+    if let sha256, let recorded = index.archive.sha256 {
+        guard sha256 == recorded else {
+            throw Failure.check("\(path): the index is of another archive (SHA-256 \(recorded), the bytes read give \(sha256)): give the index s3-archive wrote for this stream")
+        }
+        compared = true
     }
-    if let crc, let recorded = index.archive.crc64nvme, recorded != crc.base64 {
-        throw Failure.check("\(path): the index is of another archive (CRC64NVME \(recorded), the bytes read give \(crc.base64)): give the index s3-archive wrote for this stream")
+    if let crc, let recorded = index.archive.crc64nvme {
+        guard recorded == crc.base64 else {
+            throw Failure.check("\(path): the index is of another archive (CRC64NVME \(recorded), the bytes read give \(crc.base64)): give the index s3-archive wrote for this stream")
+        }
+        compared = true
+    }
+    // Every byte was read, yet no checksum of them is one the index records: nothing would vouch for the match.
+    if !compared, sha256 != nil || crc != nil {
+        if index.archive.crc64nvme != nil {
+            throw Failure.check("\(path): the index records the archive's CRC64NVME, which this upload did not take: drop --checksum none")
+        }
+        throw Failure.check("\(path): the index records no CRC64NVME (an older s3-archive wrote it): give s3-put the archive as a file, or archive the session again")
     }
     return (index, data)
 }
@@ -398,6 +424,11 @@ struct ArchiveTarget: Sendable {
         if let bytes = try? store.get(newest.object.key + ".index.json", range: nil),
            let index = try? ArchiveIndex.decode(Data(bytes), source: newest.object.key + ".index.json") {
             latestTotals = index.archive
+            // An older index has only the tar's SHA-256, a new one only its CRC64NVME: the CRC the store keeps of
+            // the latest generation, where it has one, lets the two be compared (else it is a new generation).
+            if index.archive.crc64nvme == nil, let info = try? store.head(newest.object.key), info.fullObjectCRC64NVME != nil {
+                latestTotals?.crc64nvme = info.checksumCRC64NVME
+            }
         }
     }
 

@@ -20,6 +20,9 @@ public struct UploadOptions: Sendable {
     /// read them all; the CRC also with `--checksum none`): throwing here stores nothing. Setting it makes the
     /// reader hash the stream.
     public var checkBeforeStoring: (@Sendable (Int, String?, CRC64NVME?) throws -> Void)?
+    /// Whether `checkBeforeStoring` gets the stream's SHA-256 (nil otherwise): a second hash of every byte, not
+    /// needed where the check compares the CRC64NVME the upload takes anyway.
+    public var checkWithSHA256 = true
     /// Remembers uploads in progress (for resume) and their parts.
     public var catalog: Catalog?
     /// On failure, keep a multipart upload's parts for a later resume instead of aborting it.
@@ -88,7 +91,9 @@ public struct Uploader: Sendable {
     private func putSingle(_ body: ArraySlice<UInt8>, url: StorageURL, key: String) throws -> Record {
         let md5 = Digest.md5(body)
         let crc = options.object.checksum == .crc64nvme ? CRC64NVME.checksum(body) : nil
-        if let check = options.checkBeforeStoring { try check(body.count, Digest.sha256(body).hex, crc) }
+        if let check = options.checkBeforeStoring {
+            try check(body.count, options.checkWithSHA256 ? Digest.sha256(body).hex : nil, crc)
+        }
         let layout = PartLayout(partSize: max(body.count, 1))
         let written: WrittenObject
         do {
@@ -164,7 +169,7 @@ public struct Uploader: Sendable {
     private func putMultipart(_ source: FileReader, layout: PartLayout, url: StorageURL, key: String) throws -> Record {
         // A stream needs two parts in hand before it knows it is multipart, whatever the concurrency.
         let reader = PartReader(source: source, budget: MemoryBudget(options, isStream: source.size == nil),
-                                streamDigest: options.checkBeforeStoring == nil ? nil : Digest(.sha256),
+                                streamDigest: options.checkBeforeStoring == nil || !options.checkWithSHA256 ? nil : Digest(.sha256),
                                 checksums: options.object.checksum == .crc64nvme)
         var streamStart: [ReadPart] = []
         if source.size == nil {

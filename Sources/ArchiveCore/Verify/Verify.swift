@@ -191,7 +191,7 @@ func compareLocal(_ path: String, with info: ObjectInfo, in store: ObjectStore) 
 }
 
 /// Reads the object once: its ETag recomputed with `layout`, and for an archive each file's SHA-256 at its
-/// offset and the whole tar's SHA-256. Returns the problem, or nil.
+/// offset and the whole tar's CRC64NVME (an older index: its SHA-256). Returns the problem, or nil.
 ///
 /// `object`, the HEAD's answer: its stored CRC64NVME is checked against the bytes too, and stands in for the
 /// ETag where that is no MD5 (SSE-KMS, SSE-C).
@@ -200,7 +200,8 @@ func readBack(_ store: ObjectStore, key: String, record: Record, layout: PartLay
     let stored = object?.fullObjectCRC64NVME
     var crc = CRC64NVME()
     let etagOfStream = StreamingETag(layout: layout)
-    let whole = Digest(.sha256)
+    let whole = index?.archive.sha256 == nil ? nil : Digest(.sha256)
+    let indexedCRC = index?.archive.crc64nvme.flatMap(CRC64NVME.value(base64:))
     let files = (index?.entries ?? []).filter { $0.type == "file" && $0.offset != nil }.sorted { $0.offset! < $1.offset! }
     var fileIndex = 0
     let fileDigest = Digest(.sha256)
@@ -208,8 +209,8 @@ func readBack(_ store: ObjectStore, key: String, record: Record, layout: PartLay
     var position = 0
 
     try store.download(key, range: nil) { chunk in
-        if index != nil { whole.update(chunk) }
-        if stored != nil { crc.update(chunk) }
+        whole?.update(chunk)
+        if stored != nil || indexedCRC != nil { crc.update(chunk) }
         etagOfStream.update(chunk)
         // Archive members.
         var cursor = 0
@@ -242,8 +243,12 @@ func readBack(_ store: ObjectStore, key: String, record: Record, layout: PartLay
             fileIndex += 1
         }
         if !damaged.isEmpty { return "damaged: \(damaged.joined(separator: ", "))" }
-        let sha = whole.finish().hex
-        if sha != index.archive.sha256 { return "the archive's SHA-256 is \(sha), the index says \(index.archive.sha256)" }
+        if let whole, let indexed = index.archive.sha256, case let sha = whole.finish().hex, sha != indexed {
+            return "the archive's SHA-256 is \(sha), the index says \(indexed)"
+        }
+        if let indexedCRC, crc.value != indexedCRC {
+            return "the archive's CRC64NVME is \(crc.base64), the index says \(index.archive.crc64nvme ?? "")"
+        }
     }
     if let stored, crc.value != stored {
         return "the bytes read back give CRC64NVME \(crc.base64), the store keeps \(object?.checksumCRC64NVME ?? "")"
