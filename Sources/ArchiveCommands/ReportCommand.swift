@@ -120,6 +120,8 @@ public struct ReportCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Recreate the catalog's archives, sessions and their files from the archives and indexes under URL (merges; exit 1 if an index was bad).")
         @Option(name: .long, help: "Archives read at once (requests in flight). Default 8.") var concurrency = 8
+        @Option(name: .long, help: ArgumentHelp("Where the sessions are now: an archive made from another directory is matched with ROOT's session of the same year folder and name.", valueName: "root"))
+        var root: String?
         @OptionGroup var output: Output
         @OptionGroup var s3: S3Options
         @Argument(help: ArgumentHelp("s3://BUCKET/PREFIX or file:///PATH holding the archives.", valueName: "url")) var url: String
@@ -134,6 +136,7 @@ public struct ReportCommand: ParsableCommand {
             try runReporting("s3-report") {
                 var request = RebuildRequest(url: url, catalogPath: output.catalog.path ?? Catalog.defaultPath(), s3: s3.overrides)
                 request.concurrency = concurrency
+                request.root = root
                 let summary = try rebuildCatalog(request, warn: { warn("s3-report", $0) })
                 skipped = summary.skipped
                 output.print([summary.table])

@@ -161,6 +161,42 @@ final class RebuildTests: EndToEndCase {
         }
     }
 
+    /// The data moved (a new host, another mount): the indexes name the old directories. Without --root the
+    /// sessions of the new ROOT are not backed up; with it each is matched by year folder and name, and the
+    /// nightly on the rebuilt catalog stores nothing.
+    func testRebuildWithRootFindsSessionsThatMoved() throws {
+        let bucket = try bucket
+        let root = try makeRoot()
+        let catalog = temp.file("moved-original.sqlite")
+        var args = nightlyArguments(root: root, dest: "s3://\(bucket)/moved/{year}/{session}.tar", catalog: catalog)
+        XCTAssertEqual(try reportNightly(args).status, 0)
+        let moved = temp.file("moved-root")
+        try FileManager.default.moveItem(atPath: root, toPath: moved)
+
+        let plain = temp.file("moved-plain.sqlite")
+        XCTAssertEqual(try rebuild("s3://\(bucket)/moved/", catalog: plain, endpoint: nil).result.status, 0)
+        XCTAssertEqual(try nightlySessions(moved, catalog: plain).map { $0["state"] ?? "" },
+                       Array(repeating: "not backed up", count: 4), "the indexes name the old directories")
+
+        let rebuilt = temp.file("moved-rebuilt.sqlite")
+        let run = try reportRun(["rebuild", "s3://\(bucket)/moved/", "--root", moved, "--catalog", rebuilt,
+                                 "--endpoint-url", env.endpoint, "--format", "tsv"])
+        XCTAssertEqual(run.status, 0, run.summary)
+        let sessions = try nightlySessions(moved, catalog: rebuilt)
+        XCTAssertEqual(sessions.map { $0["state"] ?? "" }, Array(repeating: "backed up", count: 4), "\(sessions)")
+        let resolved = URL(fileURLWithPath: moved).resolvingSymlinksInPath().path
+        XCTAssertEqual(Set(reportSQLite(rebuilt, "SELECT session_path FROM archives")?.map { $0[0] } ?? []),
+                       Set(sessions.map { $0["path"] ?? "" }.map { $0.replacingOccurrences(of: moved, with: resolved) }))
+
+        let stored = try reportObjects(bucket, prefix: "moved/").mapValues { "\($0.etag) \($0.modified)" }
+        args[args.firstIndex(of: "--root")! + 1] = moved
+        args[args.firstIndex(of: "--catalog")! + 1] = rebuilt
+        let nightly = try reportNightly(args)
+        XCTAssertEqual(nightly.status, 0, nightly.summary)
+        XCTAssertEqual(try reportObjects(bucket, prefix: "moved/").mapValues { "\($0.etag) \($0.modified)" }, stored)
+        XCTAssertEqual(try nightlyPuts(rebuilt), [])
+    }
+
     /// One index changed on its way (a proxy turns b.fits into c.fits: the store's checksum says so), one that is
     /// no index, one of another archive: each is named on stderr and skipped, the good archive is recorded, exit 1.
     func testBadIndexesAreSaidAndSkipped() throws {

@@ -9,6 +9,9 @@ public struct RebuildRequest: Sendable {
     public var s3: S3Configuration.Overrides
     /// Archives read at once (requests in flight).
     public var concurrency = 8
+    /// Where the sessions are now: a session whose recorded directory is not under it is matched by its year
+    /// folder and name with a session folder of ROOT (data moved, a new host), whose path is recorded instead.
+    public var root: String?
 
     public init(url: String, catalogPath: String, s3: S3Configuration.Overrides) {
         self.url = url
@@ -61,6 +64,7 @@ public func rebuildCatalog(_ request: RebuildRequest, warn: @escaping @Sendable 
     let found = StoredArchives(listing)
     for orphan in found.orphanIndexes { warn("\(base.with(key: orphan)): an index with no archive beside it: skipped") }
 
+    let places = try request.root.map { try SessionPlaces(root: $0) }
     let catalog = try Catalog(path: request.catalogPath)
     defer { catalog.close() }
     var summary = RebuildSummary(url: request.url)
@@ -89,7 +93,8 @@ public func rebuildCatalog(_ request: RebuildRequest, warn: @escaping @Sendable 
         guard thrown == nil else { return }
         summary.requests += outcome.requests
         switch outcome.result {
-        case .success(let archive?):
+        case .success(var archive?):
+            if let places { archive.sessionPath = places.path(for: archive.sessionPath) }
             pending.append(archive)
             if pending.count >= 200 { do { try flush() } catch { thrown = error } }
         case .success(nil):
@@ -156,6 +161,8 @@ struct RebuiltArchive: Sendable {
     var index: ArchiveIndex
     var storedAt: Double
     var restore: String?
+    /// The session's directory: the index's `source`, unless a ROOT given places the session elsewhere.
+    var sessionPath: String?
 
     /// What reading one archive gave: the archive (nil when it went between the listing and the reads), or the
     /// error; and the requests it took.
@@ -190,7 +197,8 @@ struct RebuiltArchive: Sendable {
             record.checksumCRC64NVME = head.checksumCRC64NVME
             let stored = found.object.lastModified ?? head.lastModified ?? Date()
             return Outcome(result: .success(RebuiltArchive(record: record, index: index, storedAt: stored.timeIntervalSince1970,
-                                                           restore: head.isCold ? head.restore : nil)),
+                                                           restore: head.isCold ? head.restore : nil,
+                                                           sessionPath: index.source)),
                            requests: requests)
         } catch {
             return Outcome(result: .failure(error), requests: requests)
@@ -208,6 +216,29 @@ struct RebuiltArchive: Sendable {
             return "its CRC64NVME is \(recorded), the archive's \(archive.checksumCRC64NVME ?? "")"
         }
         return nil
+    }
+}
+
+/// The session folders under a ROOT, by path, and by year folder and name (`2024/S`, or `/S` straight under ROOT).
+struct SessionPlaces {
+    var paths: Set<String>
+    var byTail: [String: String]
+
+    init(root: String) throws {
+        let places = try SessionFinder.places(root: root)
+        paths = Set(places.map(\.path))
+        byTail = Dictionary(places.map { (($0.year ?? "") + "/" + $0.name, $0.path) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// `recorded` when it is one of ROOT's sessions or matches none; else the session folder of ROOT with the
+    /// same year folder and name. An index without a directory stays without: such archives match by name.
+    func path(for recorded: String?) -> String? {
+        guard let recorded, !paths.contains(recorded) else { return recorded }
+        let parts = recorded.split(separator: "/").map(String.init)
+        guard let name = parts.last else { return recorded }
+        let parent = parts.dropLast().last ?? ""
+        let year = parent.count == 4 && parent.allSatisfy(\.isNumber) ? parent : ""
+        return byTail[year + "/" + name] ?? recorded
     }
 }
 
@@ -248,7 +279,7 @@ extension Catalog {
                 try db.execute(sql: """
                     INSERT OR IGNORE INTO archives (url, session, session_path, files, bytes, newest_mtime, sha256,
                         index_url, stored_at, generation, first_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [record.url, index.session, index.source, index.files, index.bytes, index.newestMtime,
+                    """, arguments: [record.url, index.session, archive.sessionPath, index.files, index.bytes, index.newestMtime,
                                      index.archive.sha256, record.index, archive.storedAt, generation,
                                      Self.firstURL(of: record.url, generation: generation)])
                 if db.changesCount > 0 {
