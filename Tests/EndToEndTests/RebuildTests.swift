@@ -70,6 +70,7 @@ final class RebuildTests: EndToEndCase {
         let result = try reportRun(["rebuild", url, "--catalog", catalog, "--format", "tsv", "--endpoint-url", endpoint ?? env.endpoint],
                                    file: file, line: line)
         assertNoSecret(result, env.secretKey, file: file, line: line)
+        guard !result.out.isEmpty else { return (result, [:]) }
         return (result, reportTSV(result.out, header: Self.rebuildHeader, file: file, line: line)?.rows.first ?? [:])
     }
 
@@ -239,6 +240,13 @@ final class RebuildTests: EndToEndCase {
         XCTAssertEqual(catalogRows(rebuilt)["archives"], catalogRows(catalog)["archives"]?.filter {
             [urls["good"]!, urls["flipped"]!].contains($0[0])
         })
+
+        // A prefix without archives (mistyped): exit 66, and no empty catalog left looking rebuilt.
+        let nowhere = temp.file("nowhere.sqlite")
+        let none = try rebuild("s3://\(bucket)/bad-typo/", catalog: nowhere, endpoint: nil)
+        XCTAssertEqual(none.result.status, 66, none.result.summary)
+        XCTAssertTrue(none.result.err.contains("s3://\(bucket)/bad-typo/: no archive there"), none.result.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: nowhere))
     }
 
     // MARK: refresh

@@ -63,23 +63,28 @@ public func rebuildCatalog(_ request: RebuildRequest, warn: @escaping @Sendable 
     let listing = try store.list(prefix: prefix)
     let found = StoredArchives(listing)
     for orphan in found.orphanIndexes { warn("\(base.with(key: orphan)): an index with no archive beside it: skipped") }
+    // A mistyped prefix must not leave an empty catalog that looks rebuilt.
+    guard !found.archives.isEmpty else {
+        throw Failure.noInput("\(base): no archive there (an object with KEY.index.json beside it): check the URL")
+    }
 
     let places = try request.root.map { try SessionPlaces(root: $0) }
     let catalog = try Catalog(path: request.catalogPath)
     defer { catalog.close() }
     var summary = RebuildSummary(url: request.url)
     summary.found = found.archives.count
-    let urls = found.archives.map { base.with(key: $0.object.key).description }
-    let locks = try catalog.sayingBusy {
-        try DestinationLocks.acquire(urls, catalog: catalog, waiting: warn)
-    }
-    defer { locks.release() }
-
     let known = try catalog.sayingBusy { try catalog.archiveETags() }
     var toRead: [StoredArchives.Archive] = []
-    for (archive, url) in zip(found.archives, urls) {
-        if known[url] == archive.object.etag { summary.known += 1 } else { toRead.append(archive) }
+    for archive in found.archives {
+        if known[base.with(key: archive.object.key).description] == archive.object.etag {
+            summary.known += 1
+        } else {
+            toRead.append(archive)
+        }
     }
+    let locks = try DestinationLocks.acquire(toRead.map { base.with(key: $0.object.key).description }, catalog: catalog,
+                                             waiting: warn)
+    defer { locks.release() }
     var pending: [RebuiltArchive] = []
     var thrown: Error?
     func flush() throws {
