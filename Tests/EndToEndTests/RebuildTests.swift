@@ -249,6 +249,47 @@ final class RebuildTests: EndToEndCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: nowhere))
     }
 
+    /// Another run holds an archive's lock in CATALOG.lock (python3 stands in, holding the byte s3-put would): the
+    /// rebuild says it waits, and records the archive only once the lock is released.
+    func testRebuildWaitsForARunWritingTheSameArchive() throws {
+        let bucket = try bucket
+        let session = temp.file("locked/2024-02-02_l")
+        try reportRandomFile(session + "/a.bin", size: 1000)
+        let url = "s3://\(bucket)/locked/2024-02-02_l.tar"
+        XCTAssertNotNil(try archiveAndPut(session, to: url))
+        let catalog = temp.file("locked.sqlite")
+        let holder = """
+            import fcntl, hashlib, os, sys, time
+            path, url, ready, released = sys.argv[1:5]
+            offset = int.from_bytes(hashlib.sha256(url.encode()).digest()[:8], "big") >> 2
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset, 0)
+            open(ready, "w").close()
+            time.sleep(3)
+            open(released, "w").write(repr(time.time()))
+            os.close(fd)
+            """
+        let script = #"""
+            python3 -c "$1" "$2.lock" "$3" "$4" "$5" &
+            while [ ! -e "$4" ]; do sleep 0.05; done
+            "$6" rebuild "s3://$7/locked/" --catalog "$2" --endpoint-url "$8" --format tsv
+            status=$?
+            python3 -c 'import time; print(repr(time.time()))' >"$4.done"
+            wait
+            exit $status
+            """#
+        let result = try runProcess("/bin/bash", ["-c", script, "bash", holder, catalog, url, temp.file("ready"),
+                                                  temp.file("released"), env.tool("s3-report"), bucket, env.endpoint],
+                                    environment: reportEnvironment(), timeout: 60)
+        XCTAssertEqual(result.status, 0, result.summary)
+        XCTAssertTrue(result.err.contains("\(url): another s3-put is writing it"), result.err)
+        let released = Double((try? String(contentsOfFile: temp.file("released"), encoding: .utf8)) ?? "") ?? .infinity
+        let done = Double(((try? String(contentsOfFile: temp.file("ready.done"), encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        XCTAssertGreaterThanOrEqual(done, released, "the rebuild ended after the lock was released")
+        XCTAssertEqual(reportSQLite(catalog, "SELECT url FROM archives"), [[url]])
+    }
+
     // MARK: refresh
 
     /// A transition made with CopyObject (as a lifecycle rule would): refresh records the new class, status and
