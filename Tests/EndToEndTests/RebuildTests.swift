@@ -117,6 +117,14 @@ final class RebuildTests: EndToEndCase {
         XCTAssertEqual(into.row["known"], "5", into.result.summary, file: file, line: line)
         XCTAssertEqual(catalogDump(catalog), originalDump, "the original catalog already held it all", file: file, line: line)
 
+        // A record of other bytes at an archive's URL (replaced on another host) gives way to the store's.
+        let stale = "UPDATE objects SET etag = 'stale', storage_class = 'GLACIER' WHERE url = (SELECT MIN(url) FROM objects)"
+        XCTAssertNotNil(reportSQLite(rebuilt, stale, write: true), file: file, line: line)
+        let replaced = try rebuild(prefix, catalog: rebuilt, endpoint: endpoint, file: file, line: line)
+        XCTAssertEqual([replaced.row["added"], replaced.row["replaced"], replaced.row["known"]], ["0", "1", "4"],
+                       replaced.result.summary, file: file, line: line)
+        XCTAssertEqual(catalogDump(rebuilt), dump, "the store's record back, files and all", file: file, line: line)
+
         // The nightly, on the rebuilt catalog: every session backed up, nothing stored.
         let stored = try listing()
         let catalogAt = args.firstIndex(of: "--catalog")! + 1
