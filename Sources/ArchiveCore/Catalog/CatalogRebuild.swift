@@ -73,15 +73,8 @@ public func rebuildCatalog(_ request: RebuildRequest, warn: @escaping @Sendable 
     defer { catalog.close() }
     var summary = RebuildSummary(url: request.url)
     summary.found = found.archives.count
-    let known = try catalog.sayingBusy { try catalog.archiveETags() }
-    var toRead: [StoredArchives.Archive] = []
-    for archive in found.archives {
-        if known[base.with(key: archive.object.key).description] == archive.object.etag {
-            summary.known += 1
-        } else {
-            toRead.append(archive)
-        }
-    }
+    let toRead = found.archives.filter(isNew(in: try catalog.sayingBusy { try catalog.archiveETags() }, base: base))
+    summary.known = found.archives.count - toRead.count
     let locks = try DestinationLocks.acquire(toRead.map { base.with(key: $0.object.key).description }, catalog: catalog,
                                              waiting: warn)
     defer { locks.release() }
@@ -117,6 +110,11 @@ public func rebuildCatalog(_ request: RebuildRequest, warn: @escaping @Sendable 
     try flush()
     summary.seconds = Date().timeIntervalSince(started)
     return summary
+}
+
+/// True for an archive the catalog does not hold at its URL with the same ETag (`known`: URL → ETag).
+private func isNew(in known: [String: String], base: StorageURL) -> (StoredArchives.Archive) -> Bool {
+    { known[base.with(key: $0.object.key).description] != $0.object.etag }
 }
 
 /// The archives a listing holds: each object with `KEY.index.json` beside it, with the generation its key is of
