@@ -295,7 +295,7 @@ extension Catalog {
                     INSERT OR IGNORE INTO archives (url, session, session_path, files, bytes, newest_mtime, sha256,
                         index_url, stored_at, generation, first_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [record.url, index.session, archive.sessionPath, index.files, index.bytes, index.newestMtime,
-                                     index.archive.sha256, record.index, archive.storedAt, generation,
+                                     index.archive.sha256 ?? "", record.index, archive.storedAt, generation,
                                      Self.firstURL(of: record.url, generation: generation)])
                 if db.changesCount > 0 {
                     try Self.recordFiles(of: index, url: record.url, in: db)
