@@ -44,13 +44,14 @@ final class ManyHostsTests: EndToEndCase {
         return host
     }
 
-    /// A bucket on `endpoint` (SeaweedFS when nil), removed after the test.
-    private func sharedBucket(_ endpoint: String?) throws -> (bucket: String, endpoint: String)? {
-        guard let endpoint else { return (try bucket, env.endpoint) }
-        let name = uniqueBucketName("hosts")
-        guard try reportMakeBucket(name, endpoint: endpoint) else { return nil }
-        extraBuckets.append((name, endpoint))
-        return (name, endpoint)
+    /// A bucket on `endpoint` (SeaweedFS when nil: the class's, shared by its tests), and a prefix of this test's own.
+    private func sharedBucket(_ endpoint: String?) throws -> (bucket: String, endpoint: String, prefix: String)? {
+        let prefix = "\(name.filter(\.isLetter))/raw/"
+        guard let endpoint else { return (try bucket, env.endpoint, prefix) }
+        let bucket = uniqueBucketName("hosts")
+        guard try reportMakeBucket(bucket, endpoint: endpoint) else { return nil }
+        extraBuckets.append((bucket, endpoint))
+        return (bucket, endpoint, prefix)
     }
 
     /// The hosts' nightlies, all started at once; each one's exit status, stdout and stderr.
@@ -106,8 +107,8 @@ final class ManyHostsTests: EndToEndCase {
     // MARK: disjoint sessions
 
     private func assertDisjointHostsShareOneBucket(endpoint: String?, file: StaticString = #filePath, line: UInt = #line) throws {
-        guard let (bucket, url) = try sharedBucket(endpoint) else { return }
-        let dest = "s3://\(bucket)/raw/{year}/{session}.tar"
+        guard let (bucket, url, raw) = try sharedBucket(endpoint) else { return }
+        let dest = "s3://\(bucket)/\(raw){year}/{session}.tar"
         let a = try makeHost("pc-a", dest: dest, endpoint: url), b = try makeHost("pc-b", dest: dest, endpoint: url)
         try addSession(a, "2024", "2024-01-01_a1")
         try addSession(a, "2024", "2024-02-02_a2")
@@ -117,8 +118,8 @@ final class ManyHostsTests: EndToEndCase {
         let runs = try nightliesAtOnce([a, b], file: file, line: line)
         for run in runs { XCTAssertEqual([String(run.status), run.out, run.err], ["0", "", ""], file: file, line: line) }
         let keys = ["2024/2024-01-01_a1", "2024/2024-02-02_a2", "2024/2024-01-05_b1", "2023/2023-07-07_b2"]
-            .flatMap { ["raw/\($0).tar", "raw/\($0).tar.index.json"] }
-        let stored = try reportObjects(bucket, prefix: "raw/", endpoint: url)
+            .flatMap { ["\(raw)\($0).tar", "\(raw)\($0).tar.index.json"] }
+        let stored = try reportObjects(bucket, prefix: raw, endpoint: url)
         XCTAssertEqual(Set(stored.keys), Set(keys), file: file, line: line)
         XCTAssertEqual(outcomes(a)["archived"], 2, file: file, line: line)
         XCTAssertEqual(outcomes(b)["archived"], 2, file: file, line: line)
@@ -130,7 +131,7 @@ final class ManyHostsTests: EndToEndCase {
 
         // A third catalog rebuilt from the bucket knows both hosts' sessions.
         let third = temp.file("rebuilt.sqlite")
-        let rebuild = try reportRun(["rebuild", "s3://\(bucket)/raw/", "--catalog", third, "--endpoint-url", url,
+        let rebuild = try reportRun(["rebuild", "s3://\(bucket)/\(raw)", "--catalog", third, "--endpoint-url", url,
                                      "--format", "tsv"], file: file, line: line)
         XCTAssertEqual(rebuild.status, 0, rebuild.summary, file: file, line: line)
         XCTAssertEqual(reportTSV(rebuild.out, header: RebuildTests.rebuildHeader)?.rows.first?["archives"], "4",
@@ -142,7 +143,7 @@ final class ManyHostsTests: EndToEndCase {
         for run in try nightliesAtOnce([a, b], file: file, line: line) {
             XCTAssertEqual([String(run.status), run.err], ["0", ""], file: file, line: line)
         }
-        XCTAssertEqual(try reportObjects(bucket, prefix: "raw/", endpoint: url).mapValues { "\($0.etag) \($0.modified)" },
+        XCTAssertEqual(try reportObjects(bucket, prefix: raw, endpoint: url).mapValues { "\($0.etag) \($0.modified)" },
                        stored.mapValues { "\($0.etag) \($0.modified)" }, file: file, line: line)
         for host in [a, b] { XCTAssertEqual(outcomes(host)["skipped"], 2, file: file, line: line) }
     }
@@ -160,9 +161,9 @@ final class ManyHostsTests: EndToEndCase {
     /// Both hosts hold SESSION (the same bytes when `sameBytes`), and start at once, then again until neither
     /// postpones. Returns the hosts, the bucket and what it held after the first runs.
     private func race(sameBytes: Bool, endpoint: String?, file: StaticString = #filePath, line: UInt = #line) throws
-        -> (hosts: [Host], bucket: String, endpoint: String, first: [String: (etag: String, modified: String)])? {
-        guard let (bucket, url) = try sharedBucket(endpoint) else { return nil }
-        let dest = "s3://\(bucket)/raw/{year}/{session}.tar"
+        -> (hosts: [Host], bucket: String, endpoint: String, base: String, first: [String: (etag: String, modified: String)])? {
+        guard let (bucket, url, raw) = try sharedBucket(endpoint) else { return nil }
+        let dest = "s3://\(bucket)/\(raw){year}/{session}.tar"
         let a = try makeHost("pc-a", dest: dest, endpoint: url), b = try makeHost("pc-b", dest: dest, endpoint: url)
         // Big enough that both uploads are under way at once (multipart).
         try addSession(a, "2024", "2024-06-06_s", size: 12 << 20)
@@ -178,24 +179,25 @@ final class ManyHostsTests: EndToEndCase {
             XCTAssertEqual([String(run.status), run.out, run.err], ["0", "", ""], "postponed or skipped is no failure",
                            file: file, line: line)
         }
-        let first = try reportObjects(bucket, prefix: "raw/", endpoint: url)
+        let first = try reportObjects(bucket, prefix: raw, endpoint: url)
         let counts = [outcomes(a), outcomes(b)]
         XCTAssertEqual(counts.map { $0["archived"] ?? -1 }.reduce(0, +), 1, "one stores it: \(counts)", file: file, line: line)
         XCTAssertEqual(counts.map { $0["failed"] ?? -1 }, [0, 0], file: file, line: line)
-        XCTAssertEqual(first.keys.filter { $0.hasSuffix(".tar") }, ["raw/2024/2024-06-06_s.tar"], "one generation: \(first.keys)",
+        XCTAssertEqual(first.keys.filter { $0.hasSuffix(".tar") }, [raw + "2024/2024-06-06_s.tar"], "one generation: \(first.keys)",
                        file: file, line: line)
         // The other found it there (skipped) or was refused by the conditional write (postponed): it tries again.
         for _ in 0..<2 where counts.contains(where: { $0["postponed"] == 1 }) {
             for host in [a, b] { XCTAssertEqual(try nightly(host, file: file, line: line).status, 0, file: file, line: line) }
             if [a, b].allSatisfy({ outcomes($0)["postponed"] == 0 }) { break }
         }
-        return ([a, b], bucket, url, first)
+        return ([a, b], bucket, url, raw + "2024/2024-06-06_s", first)
     }
 
     private func assertSameSessionSameBytesIsStoredOnce(endpoint: String?, file: StaticString = #filePath, line: UInt = #line) throws {
-        guard let (hosts, bucket, url, first) = try race(sameBytes: true, endpoint: endpoint, file: file, line: line) else { return }
-        let settled = try reportObjects(bucket, prefix: "raw/", endpoint: url)
-        XCTAssertEqual(Set(settled.keys), ["raw/2024/2024-06-06_s.tar", "raw/2024/2024-06-06_s.tar.index.json"],
+        guard let (hosts, bucket, url, base, first) = try race(sameBytes: true, endpoint: endpoint, file: file, line: line) else { return }
+        let prefix = String(base.prefix(while: { $0 != "/" }))
+        let settled = try reportObjects(bucket, prefix: prefix, endpoint: url)
+        XCTAssertEqual(Set(settled.keys), [base + ".tar", base + ".tar.index.json"],
                        "no second generation of the same bytes", file: file, line: line)
         XCTAssertEqual(settled.mapValues { "\($0.etag) \($0.modified)" }, first.mapValues { "\($0.etag) \($0.modified)" },
                        "nothing replaced", file: file, line: line)
@@ -206,7 +208,7 @@ final class ManyHostsTests: EndToEndCase {
             XCTAssertEqual([String(again.status), again.err], ["0", ""], file: file, line: line)
             XCTAssertEqual(outcomes(host)["skipped"], 1, host.name, file: file, line: line)
         }
-        XCTAssertEqual(try reportObjects(bucket, prefix: "raw/", endpoint: url).mapValues { "\($0.etag) \($0.modified)" },
+        XCTAssertEqual(try reportObjects(bucket, prefix: prefix, endpoint: url).mapValues { "\($0.etag) \($0.modified)" },
                        first.mapValues { "\($0.etag) \($0.modified)" }, file: file, line: line)
     }
 
@@ -221,9 +223,9 @@ final class ManyHostsTests: EndToEndCase {
     /// One session name, other bytes on each host: both kept, as generations 1 and 2, each index naming its host's
     /// folder; the first stored is never replaced; each host's view says backed up.
     func testOneSessionNameWithOtherBytesOnTwoHostsBecomesTwoGenerations() throws {
-        guard let (hosts, bucket, url, first) = try race(sameBytes: false, endpoint: nil) else { return }
-        let base = "raw/2024/2024-06-06_s"
-        let settled = try reportObjects(bucket, prefix: "raw/", endpoint: url)
+        guard let (hosts, bucket, url, base, first) = try race(sameBytes: false, endpoint: nil) else { return }
+        let prefix = String(base.prefix(while: { $0 != "/" }))
+        let settled = try reportObjects(bucket, prefix: prefix, endpoint: url)
         XCTAssertEqual(Set(settled.keys), [base + ".tar", base + ".tar.index.json", base + ".gen2.tar", base + ".gen2.tar.index.json"])
         for key in first.keys {
             XCTAssertEqual(settled[key]?.etag, first[key]?.etag, "\(key) not replaced")
@@ -244,7 +246,7 @@ final class ManyHostsTests: EndToEndCase {
             XCTAssertEqual(try nightly(host).status, 0)
             XCTAssertEqual(outcomes(host)["skipped"], 1, "\(host.name): nothing more stored")
         }
-        XCTAssertEqual(try reportObjects(bucket, prefix: "raw/", endpoint: url).count, 4)
+        XCTAssertEqual(try reportObjects(bucket, prefix: prefix, endpoint: url).count, 4)
     }
 
     // MARK: sharding a backlog
@@ -266,20 +268,20 @@ final class ManyHostsTests: EndToEndCase {
         let catalog = temp.file("backlog.sqlite")
         let script = "set -euo pipefail\n" + pipeline
         let run = try runProcess("/bin/bash", ["-c", script], environment: reportEnvironment([
-            "ROOT": root, "DEST": "s3://\(bucket)/raw/2024/{session}.tar", "AWS_ENDPOINT_URL": env.endpoint,
+            "ROOT": root, "DEST": "s3://\(bucket)/shard/2024/{session}.tar", "AWS_ENDPOINT_URL": env.endpoint,
             "S3_ARCHIVE_CATALOG": catalog, "PATH": env.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? ""),
         ]), timeout: 240)
         XCTAssertEqual(run.status, 0, run.summary)
-        let keys = Set(try reportObjects(bucket, prefix: "raw/").keys)
-        XCTAssertEqual(keys, Set(sessions.flatMap { ["raw/2024/\($0).tar", "raw/2024/\($0).tar.index.json"] }))
+        let keys = Set(try reportObjects(bucket, prefix: "shard/").keys)
+        XCTAssertEqual(keys, Set(sessions.flatMap { ["shard/2024/\($0).tar", "shard/2024/\($0).tar.index.json"] }))
 
         // The pipeline's rebuild told the host's catalog: its nightly (of the ROOT above, by year) stores nothing.
         let listed = try reportRun(["sessions", root, "--catalog", catalog, "--format", "names", "--backed-up"])
         XCTAssertEqual(listed.out, sessions.map { $0 + "\n" }.joined(), listed.summary)
-        let nightly = try reportNightly(nightlyArguments(root: temp.file("backlog"), dest: "s3://\(bucket)/raw/{year}/{session}.tar",
+        let nightly = try reportNightly(nightlyArguments(root: temp.file("backlog"), dest: "s3://\(bucket)/shard/{year}/{session}.tar",
                                                          catalog: catalog))
         XCTAssertEqual([String(nightly.status), nightly.err], ["0", ""])
         XCTAssertEqual(try nightlyPuts(catalog), [], "nothing stored again")
-        XCTAssertEqual(Set(try reportObjects(bucket, prefix: "raw/").keys), keys)
+        XCTAssertEqual(Set(try reportObjects(bucket, prefix: "shard/").keys), keys)
     }
 }

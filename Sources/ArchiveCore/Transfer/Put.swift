@@ -326,7 +326,8 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
     archiveOptions.checkBeforeStoring = { size, sha256, crc in
         let (index, data) = try loadIndex(indexPath, size: size, sha256: sha256, crc: crc)
         loaded.set(index, data)
-        if let latest = target.latestTotals, latest.describesSameBytes(as: index.archive) { throw SameAsLatestGeneration() }
+        if let latest = target.latestTotals ?? target.latestIndexTotals(in: store),
+           latest.describesSameBytes(as: index.archive) { throw SameAsLatestGeneration() }
     }
     let targetURL = url.with(key: target.key)
     var record: Record
@@ -339,6 +340,14 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
         throw Failure(.tryAgainLater, "\(targetURL): another run stored generation \(target.number) of this archive meanwhile; nothing was stored: run again to compare with it")
     }
     guard let (index, data) = loaded.get() else { throw Failure(.software, "index not loaded") }
+    if record.skipped == true {
+        // Another run (another host) stored these very bytes at this key meanwhile, and won the conditional
+        // write: the index beside them is its own, naming its folder, and ours would be refused. Skipped, as
+        // that generation.
+        var stored = target
+        stored.latest = (target.number, target.key)
+        return (try stored.latestRecord(url: url, store: store, index: index, catalog: options.catalog), index)
+    }
 
     var indexOptions = UploadOptions()
     indexOptions.object = ObjectOptions(storageClass: "STANDARD", contentType: "application/json")
@@ -394,11 +403,16 @@ struct ArchiveTarget: Sendable {
         number = newest.number + 1
         key = Generation.key(base, number: number)
         latest = (newest.number, newest.object.key)
-        // No readable index (another tool's object at the key): nothing to compare with, so a new generation.
-        if let bytes = try? store.get(newest.object.key + ".index.json", range: nil),
-           let index = try? ArchiveIndex.decode(Data(bytes), source: newest.object.key + ".index.json") {
-            latestTotals = index.archive
-        }
+        latestTotals = latestIndexTotals(in: store)
+    }
+
+    /// What the latest generation's index says of its bytes. None readable: another tool's object at the key
+    /// (nothing to compare with, so a new generation), or another run's archive whose index is not stored yet,
+    /// which is why the comparison asks again once the archive is read.
+    func latestIndexTotals(in store: ObjectStore) -> ArchiveIndex.Totals? {
+        guard let latest, let bytes = try? store.get(latest.key + ".index.json", range: nil),
+              let index = try? ArchiveIndex.decode(Data(bytes), source: latest.key + ".index.json") else { return nil }
+        return index.archive
     }
 
     /// The record of the latest generation, found to hold this very archive: skipped. The catalog learns it
