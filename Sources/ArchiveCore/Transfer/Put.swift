@@ -403,12 +403,15 @@ struct ArchiveTarget: Sendable {
         number = newest.number + 1
         key = Generation.key(base, number: number)
         latest = (newest.number, newest.object.key)
-        latestTotals = latestIndexTotals(in: store)
+        // No readable index (another tool's object at the key): nothing to compare with, so a new generation.
+        if let bytes = try? store.get(newest.object.key + ".index.json", range: nil),
+           let index = try? ArchiveIndex.decode(Data(bytes), source: newest.object.key + ".index.json") {
+            latestTotals = index.archive
+        }
     }
 
-    /// What the latest generation's index says of its bytes. None readable: another tool's object at the key
-    /// (nothing to compare with, so a new generation), or another run's archive whose index is not stored yet,
-    /// which is why the comparison asks again once the archive is read.
+    /// What the latest generation's index says of its bytes, asked again once the archive is read: an index not
+    /// there when the generations were listed may be another run's (another host's), stored after its archive.
     func latestIndexTotals(in store: ObjectStore) -> ArchiveIndex.Totals? {
         guard let latest, let bytes = try? store.get(latest.key + ".index.json", range: nil),
               let index = try? ArchiveIndex.decode(Data(bytes), source: latest.key + ".index.json") else { return nil }
