@@ -329,7 +329,8 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
     archiveOptions.checkBeforeStoring = { size, sha256, crc in
         let (index, data) = try loadIndex(indexPath, size: size, sha256: sha256, crc: crc)
         loaded.set(index, data)
-        if let latest = target.latestTotals, latest.describesSameBytes(as: index.archive) { throw SameAsLatestGeneration() }
+        if let latest = target.latestTotals ?? target.latestIndexTotals(in: store),
+           latest.describesSameBytes(as: index.archive) { throw SameAsLatestGeneration() }
     }
     let targetURL = url.with(key: target.key)
     var record: Record
@@ -342,6 +343,14 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
         throw Failure(.tryAgainLater, "\(targetURL): another run stored generation \(target.number) of this archive meanwhile; nothing was stored: run again to compare with it")
     }
     guard let (index, data) = loaded.get() else { throw Failure(.software, "index not loaded") }
+    if record.skipped == true {
+        // Another run (another host) stored these very bytes at this key meanwhile, and won the conditional
+        // write: the index beside them is its own, naming its folder, and ours would be refused. Skipped, as
+        // that generation.
+        var stored = target
+        stored.latest = (target.number, target.key)
+        return (try stored.latestRecord(url: url, store: store, index: index, catalog: options.catalog), index)
+    }
 
     var indexOptions = UploadOptions()
     indexOptions.object = ObjectOptions(storageClass: "STANDARD", contentType: "application/json")
@@ -430,6 +439,14 @@ struct ArchiveTarget: Sendable {
                 latestTotals?.crc64nvme = info.checksumCRC64NVME
             }
         }
+    }
+
+    /// What the latest generation's index says of its bytes, asked again once the archive is read: an index not
+    /// there when the generations were listed may be another run's (another host's), stored after its archive.
+    func latestIndexTotals(in store: ObjectStore) -> ArchiveIndex.Totals? {
+        guard let latest, let bytes = try? store.get(latest.key + ".index.json", range: nil),
+              let index = try? ArchiveIndex.decode(Data(bytes), source: latest.key + ".index.json") else { return nil }
+        return index.archive
     }
 
     /// The record of the latest generation, found to hold this very archive: skipped. The catalog learns it
