@@ -429,24 +429,27 @@ struct ArchiveTarget: Sendable {
         number = newest.number + 1
         key = Generation.key(base, number: number)
         latest = (newest.number, newest.object.key)
-        // No readable index (another tool's object at the key): nothing to compare with, so a new generation.
-        if let bytes = try? store.get(newest.object.key + ".index.json", range: nil),
-           let index = try? ArchiveIndex.decode(Data(bytes), source: newest.object.key + ".index.json") {
-            latestTotals = index.archive
-            // An older index has only the tar's SHA-256, a new one only its CRC64NVME: the CRC the store keeps of
-            // the latest generation, where it has one, lets the two be compared (else it is a new generation).
-            if index.archive.crc64nvme == nil, let info = try? store.head(newest.object.key), info.fullObjectCRC64NVME != nil {
-                latestTotals?.crc64nvme = info.checksumCRC64NVME
-            }
-        }
+        latestTotals = Self.totals(of: newest.object.key, in: store)
     }
 
     /// What the latest generation's index says of its bytes, asked again once the archive is read: an index not
     /// there when the generations were listed may be another run's (another host's), stored after its archive.
     func latestIndexTotals(in store: ObjectStore) -> ArchiveIndex.Totals? {
-        guard let latest, let bytes = try? store.get(latest.key + ".index.json", range: nil),
-              let index = try? ArchiveIndex.decode(Data(bytes), source: latest.key + ".index.json") else { return nil }
-        return index.archive
+        latest.flatMap { Self.totals(of: $0.key, in: store) }
+    }
+
+    /// The size and checksums of the archive at `key`, from its index; nil without a readable index (another
+    /// tool's object at the key: nothing to compare with, so a new generation).
+    private static func totals(of key: String, in store: ObjectStore) -> ArchiveIndex.Totals? {
+        guard let bytes = try? store.get(key + ".index.json", range: nil),
+              let index = try? ArchiveIndex.decode(Data(bytes), source: key + ".index.json") else { return nil }
+        var totals = index.archive
+        // An older index has only the tar's SHA-256, a new one only its CRC64NVME: the CRC the store keeps of the
+        // archive, where it has one, lets the two be compared (else it is a new generation).
+        if totals.crc64nvme == nil, let info = try? store.head(key), info.fullObjectCRC64NVME != nil {
+            totals.crc64nvme = info.checksumCRC64NVME
+        }
+        return totals
     }
 
     /// The record of the latest generation, found to hold this very archive: skipped. The catalog learns it
