@@ -6,8 +6,8 @@ import Foundation
 public struct ReportCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "s3-report",
-        abstract: "Report from the catalog: status, sessions backed up or not, the log, cost, size analysis.",
-        subcommands: [Status.self, Sessions.self, Log.self, Cost.self, Analyze.self],
+        abstract: "Report from the catalog: status, sessions backed up or not, the log, cost, size analysis; rebuild or refresh it from the store.",
+        subcommands: [Status.self, Sessions.self, Log.self, Cost.self, Analyze.self, Rebuild.self, Refresh.self],
         defaultSubcommand: Status.self)
 
     public init() {}
@@ -113,6 +113,62 @@ public struct ReportCommand: ParsableCommand {
                 let rate = try bandwidth.map { try ByteSize.parse($0) }
                 output.print(try report(.analyze(root: root, bandwidth: rate), catalogPath: output.catalog.path))
             }
+        }
+    }
+
+    struct Rebuild: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recreate the catalog's archives, sessions and their files from the archives and indexes under URL (merges; exit 1 if an index was bad).")
+        @Option(name: .long, help: "Archives read at once (requests in flight). Default 8.") var concurrency = 8
+        @Option(name: .long, help: ArgumentHelp("Where the sessions are now: an archive made from another directory is matched with ROOT's session of the same year folder and name.", valueName: "root"))
+        var root: String?
+        @OptionGroup var output: Output
+        @OptionGroup var s3: S3Options
+        @Argument(help: ArgumentHelp("s3://BUCKET/PREFIX or file:///PATH holding the archives.", valueName: "url")) var url: String
+
+        func validate() throws {
+            guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
+            if output.catalog.noCatalog { throw ValidationError("rebuild writes the catalog: drop --no-catalog") }
+        }
+
+        func run() throws {
+            var skipped = 0
+            try runReporting("s3-report") {
+                var request = RebuildRequest(url: url, catalogPath: output.catalog.path ?? Catalog.defaultPath(), s3: s3.overrides)
+                request.concurrency = concurrency
+                request.root = root
+                let summary = try rebuildCatalog(request, warn: { warn("s3-report", $0) })
+                skipped = summary.skipped
+                output.print([summary.table])
+            }
+            if skipped > 0 { throw ExitCode(ExitStatus.checkFailed.rawValue) }
+        }
+    }
+
+    struct Refresh: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bring the catalog's storage classes and restore states up to date from the store (a listing, and a HEAD of each cold object); prints what changed.")
+        @Option(name: .long, help: "Cold objects asked at once (requests in flight). Default 8.") var concurrency = 8
+        @OptionGroup var output: Output
+        @OptionGroup var s3: S3Options
+        @Argument(help: ArgumentHelp("Only the objects under s3://BUCKET/PREFIX or file:///PATH. Default: all the catalog holds.", valueName: "url"))
+        var url: String?
+
+        func validate() throws {
+            guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
+            if output.catalog.noCatalog { throw ValidationError("refresh writes the catalog: drop --no-catalog") }
+        }
+
+        func run() throws {
+            var problems = 0
+            try runReporting("s3-report") {
+                var request = RefreshRequest(url: url, catalogPath: output.catalog.path ?? Catalog.defaultPath(), s3: s3.overrides)
+                request.concurrency = concurrency
+                let summary = try refreshCatalog(request, warn: { warn("s3-report", $0) })
+                problems = summary.problems
+                output.print([summary.table])
+            }
+            if problems > 0 { throw ExitCode(ExitStatus.checkFailed.rawValue) }
         }
     }
 }

@@ -126,6 +126,7 @@ public final class Catalog: Sendable {
                 ) WITHOUT ROWID;
                 """)
         }
+        registerRefreshColumns(&migrator)
         return migrator
     }
 

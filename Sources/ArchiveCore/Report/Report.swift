@@ -166,7 +166,7 @@ struct Backups {
         try catalog.read { db in
             for row in try Row.fetchAll(db, sql: """
                 SELECT session, session_path, files, bytes, newest_mtime, url, COALESCE(first_url, url) AS first
-                FROM archives ORDER BY stored_at DESC
+                FROM archives ORDER BY stored_at DESC, generation DESC
                 """) {
                 let backup = Backup(files: row["files"], bytes: row["bytes"], newest: row["newest_mtime"], url: row["url"],
                                     first: row["first"])

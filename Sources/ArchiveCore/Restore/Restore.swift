@@ -309,25 +309,8 @@ struct ArchiveRestorer {
     /// the whole-object CRC64NVME it keeps, else the ETag where that is the MD5 of one PUT. A byte changed in
     /// transit or at rest would otherwise restore one file under another's name.
     private func fetchCheckedIndex() throws -> [UInt8] {
-        let indexKey = key + ".index.json"
-        let bytes = try store.get(indexKey, range: nil)
-        guard let info = try store.head(indexKey) else { return bytes }
-        let problem: String?
-        if info.size != bytes.count {
-            problem = "\(bytes.count) bytes read, the store holds \(info.size)"
-        } else if let stored = info.fullObjectCRC64NVME {
-            let read = CRC64NVME.checksum(bytes).value
-            problem = read == stored ? nil : "its CRC64NVME is \(String(read, radix: 16)), the store keeps \(String(stored, radix: 16))"
-        } else if info.etagIsMD5, ETag.partCount(info.etag) == nil {
-            let read = Digest.md5(bytes).hex
-            problem = read == info.etag ? nil : "its MD5 is \(read), the store's ETag \(info.etag)"
-        } else {
-            problem = nil
-        }
-        if let problem {
-            throw Failure(.dataError, "\(url).index.json: the index read is not the index stored (\(problem)): nothing restored from it; try again, and if it persists, s3-verify the archive")
-        }
-        return bytes
+        try ArchiveIndex.fetchChecked(key + ".index.json", in: store, archiveURL: url.description,
+                                      consequence: "nothing restored from it; try again, and if it persists, s3-verify the archive")
     }
 
     /// The report, or nil when the archive is in cold storage and not readable yet.
