@@ -137,7 +137,7 @@ public final class Catalog: Sendable {
                 CREATE INDEX objects_url_class ON objects(url, storage_class, stored_at);
                 CREATE INDEX archives_url_first ON archives(url, first_url);
                 CREATE INDEX verifications_latest ON verifications(url, at, outcome);
-                DROP INDEX verifications_url;
+                DROP INDEX IF EXISTS verifications_url;
                 """)
         }
         return migrator
