@@ -50,14 +50,11 @@ public struct ObjectInfo: Sendable, Equatable {
         for (name, value) in response.headers where name.hasPrefix("x-amz-meta-") {
             metadata[String(name.dropFirst("x-amz-meta-".count))] = value
         }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         self.init(key: key,
                   size: Int(response.headers["content-length"] ?? "") ?? 0,
                   etag: ETag.unquote(response.headers["etag"] ?? ""),
                   storageClass: response.headers["x-amz-storage-class"] ?? "STANDARD",
-                  lastModified: response.headers["last-modified"].flatMap { formatter.date(from: $0) },
+                  lastModified: response.headers["last-modified"].flatMap(HTTPDate.parse),
                   metadata: metadata, restore: response.headers["x-amz-restore"])
         checksumCRC64NVME = response.headers[CRC64NVME.header]
         checksumType = response.headers["x-amz-checksum-type"]
