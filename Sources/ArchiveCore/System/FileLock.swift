@@ -38,18 +38,29 @@ public final class FileLock: Sendable {
         _ = try change(at: offset, command: Self.waitLock)
     }
 
+    /// Takes every byte of the file at once, unless another process holds one; true when taken.
+    public func tryLockAll() throws -> Bool {
+        try change(at: 0, length: 0, command: Self.setLock)
+    }
+
+    /// Takes every byte of the file at once, waiting while another process holds any.
+    public func lockAll() throws {
+        _ = try change(at: 0, length: 0, command: Self.waitLock)
+    }
+
     /// Releases every lock and closes the file.
     public func close() {
         try? descriptor.close()
     }
 
     /// False when another process holds the byte (F_OFD_SETLK only: F_OFD_SETLKW waits instead).
-    private func change(at offset: Int64, command: Int32) throws -> Bool {
+    /// A `length` of 0 is every byte from `offset` on, as fcntl(2) has it.
+    private func change(at offset: Int64, length: Int64 = 1, command: Int32) throws -> Bool {
         var range = flock()
         range.l_type = Int16(F_WRLCK)
         range.l_whence = Int16(SEEK_SET)
         range.l_start = off_t(offset)
-        range.l_len = 1
+        range.l_len = off_t(length)
         range.l_pid = 0   // open-file-description locks require it
         do {
             try Errno.check { withUnsafeMutablePointer(to: &range) { fcntl(descriptor.rawValue, command, $0) } }

@@ -9,9 +9,26 @@ import Foundation
 struct DestinationLocks: Sendable {
     let file: FileLock
 
+    /// Above this many URLs a run takes the whole file instead: the kernel keeps one descriptor's byte locks in
+    /// a list it walks for each new one, so 100,000 of them cost minutes (measured: 5,000 in 0.13 s, 20,000 in
+    /// 3.7 s). Such a run then waits for, and keeps out, every other run sharing the catalog: still safe, coarser.
+    static let mostBytes = 2_000
+
     /// Locks `urls`; says once, through `waiting`, when another run holds one of them and this run waits.
     static func acquire(_ urls: [String], catalog: Catalog, waiting: (String) -> Void) throws -> DestinationLocks {
         let file = try FileLock(path: catalog.path + ".lock")
+        if urls.count > mostBytes {
+            do {
+                if try !file.tryLockAll() {
+                    waiting("\(file.path): another run sharing the catalog is writing: waiting for it to end")
+                    try file.lockAll()
+                }
+            } catch {
+                file.close()
+                throw error
+            }
+            return DestinationLocks(file: file)
+        }
         // One order for every run, so that two runs with overlapping sets never each hold what the other waits for.
         let offsets = Dictionary(urls.map { (offset(of: $0), $0) }, uniquingKeysWith: { first, _ in first })
         var said = false

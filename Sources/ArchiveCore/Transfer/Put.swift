@@ -359,7 +359,18 @@ func putArchive(_ reader: FileReader, indexPath: String, store: ObjectStore, url
     indexOptions.object.lock = options.object.lock
     indexOptions.replace = options.replace
     let indexURL = targetURL.with(key: targetURL.key + ".index.json")
-    _ = try Uploader(store: store, options: indexOptions).upload(bytes: Array(data), to: indexURL, key: target.key + ".index.json")
+    do {
+        _ = try Uploader(store: store, options: indexOptions).upload(bytes: Array(data), to: indexURL, key: target.key + ".index.json")
+    } catch let refusal as ObjectExists where !options.replace {
+        // Another host archived the same session with the same bytes at the same moment, and its index, naming
+        // its own folder, got there first (whichever of the two archive writes the store applied, the bytes are
+        // these): this generation is stored, and its index describes it. Anything else at the key is refused.
+        guard let stored = ArchiveTarget.totals(of: target.key, in: store),
+              stored.describesSameBytes(as: index.archive) else { throw refusal }
+        var found = target
+        found.latest = (target.number, target.key)
+        return (try found.latestRecord(url: url, store: store, index: index, catalog: options.catalog), index)
+    }
     record.sha256 = index.archive.sha256
     record.session = index.session
     record.index = indexURL.description
@@ -440,7 +451,7 @@ struct ArchiveTarget: Sendable {
 
     /// The size and checksums of the archive at `key`, from its index; nil without a readable index (another
     /// tool's object at the key: nothing to compare with, so a new generation).
-    private static func totals(of key: String, in store: ObjectStore) -> ArchiveIndex.Totals? {
+    static func totals(of key: String, in store: ObjectStore) -> ArchiveIndex.Totals? {
         guard let bytes = try? store.get(key + ".index.json", range: nil),
               let index = try? ArchiveIndex.decode(Data(bytes), source: key + ".index.json") else { return nil }
         var totals = index.archive
