@@ -157,9 +157,6 @@ public enum RestoreState {
         guard let start = header.range(of: "expiry-date=\"")?.upperBound,
               let end = header[start...].firstIndex(of: "\"") else { return "restored" }
         let text = String(header[start..<end])
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return "restored until " + (formatter.date(from: text).map(UTC.iso8601) ?? text)
+        return "restored until " + (HTTPDate.parse(text).map(UTC.iso8601) ?? text)
     }
 }
