@@ -584,6 +584,18 @@ func matches(_ text: String, _ pattern: String) -> Bool {
 
 /// The python3 both test proxies use to pass a request on to the real server and its answer back, unchanged
 /// (the signed Host header included); `before_body(status, size)` runs once the headers are out.
+/// The end of every proxy script: serve `Handler` on a free loopback port, and publish the port by renaming a
+/// file into place (RunningProxy waits for it), so that a half-written number is never read.
+let proxyServe = #"""
+import os
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
+"""#
+
 let proxyRelay = #"""
 def relay(handler, body, before_body=None):
     conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
@@ -731,13 +743,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-server.daemon_threads = True
-with open(port_file + ".tmp", "w") as f:
-    f.write(str(server.server_address[1]))
-import os
-os.rename(port_file + ".tmp", port_file)
-server.serve_forever()
+\#(proxyServe)
 """#
 
     init(upstream: String, directory: String, environment: [String: String],
