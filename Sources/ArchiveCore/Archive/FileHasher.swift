@@ -1,23 +1,21 @@
 import Foundation
 import Synchronization
 
-/// Takes the SHA-256 of each archived file on a thread of its own, from the very buffers the file was read into,
-/// so that hashing (most of s3-archive's CPU time) overlaps the reading and the tar's writing on the other core.
+/// Takes the SHA-256 of each archived file on a thread of its own, from the tar's own buffers the file was read
+/// into, so that hashing (most of s3-archive's CPU time) overlaps the reading and the tar's writing on the other core.
 /// Each file hashed here gets a ticket, numbered in order; its hash is asked for by ticket when its index entry
 /// is written. Small files are hashed by the caller at once: a hand-over per file would cost more than the hash.
 final class FileHasher: Sendable {
     /// Files up to this size are hashed on the caller's thread.
     static let inlineLimit = 256 << 10
-    /// The size of each read.
+    /// The most read at once: the hashing of a large file starts after its first chunk.
     static let chunk = 1 << 20
 
     private enum Work: Sendable {
-        case bytes(ByteBuffer, count: Int)
+        case bytes(TarChunk)
         case end
     }
 
-    /// Read buffers: a file's bytes stay in theirs until hashed, then the buffer is read into again.
-    let pool = BufferPool(count: 6, capacity: chunk)
     private let queue = HandOff<Work>()
     private let thread = Mutex<JoinableThread?>(nil)
     private let state = Mutex(State())
@@ -38,9 +36,9 @@ final class FileHasher: Sendable {
         let digest = Digest(.sha256)
         while let work = queue.pop() {
             switch work {
-            case .bytes(let buffer, let count):
-                digest.update(buffer.bytes[..<count])
-                pool.give(buffer)
+            case .bytes(let chunk):
+                digest.update(chunk)
+                chunk.letGo()
             case .end:
                 let hex = digest.finish().hex
                 state.withLock { $0.hashed[$0.done] = hex; $0.done += 1 }
@@ -52,8 +50,8 @@ final class FileHasher: Sendable {
     /// A new file begins: its ticket.
     func begin() -> Int { state.withLock { s in defer { s.issued += 1 }; return s.issued } }
 
-    /// The next `count` bytes of the file begun last, in `buffer` (given back to `pool` once hashed).
-    func hash(_ buffer: ByteBuffer, count: Int) { queue.push(.bytes(buffer, count: count)) }
+    /// The next bytes of the file begun last (let go of once hashed).
+    func hash(_ chunk: TarChunk) { queue.push(.bytes(chunk)) }
 
     /// The file begun last has no more bytes.
     func end() { queue.push(.end) }

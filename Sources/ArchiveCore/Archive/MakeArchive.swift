@@ -75,9 +75,8 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
         builder.progress = progress
     }
     let rootEntry = try SessionScanner.stat(root, relative: ArchivePath(bytes: []))
-    var buffer: [UInt8] = []
     for entry in [rootEntry] + entries {
-        try builder.add(entry, root: root, to: tar, buffer: &buffer)
+        try builder.add(entry, root: root, to: tar)
     }
     try builder.finish()
     let archiveCRC = try tar.finish()
@@ -177,7 +176,7 @@ private struct IndexBuilder {
         }
     }
 
-    mutating func add(_ entry: ScannedEntry, root: FilePath, to tar: TarWriter, buffer: inout [UInt8]) throws {
+    mutating func add(_ entry: ScannedEntry, root: FilePath, to tar: TarWriter) throws {
         let status = entry.status
         let path = session.appending(entry.relativePath)
         var header = TarHeader(path: path, kind: .file, status: status)
@@ -208,13 +207,7 @@ private struct IndexBuilder {
                 try tar.writeHeader(header)
                 record.offset = tar.offset
                 let source = root.appending(bytes: entry.relativePath.bytes)
-                if status.size <= FileHasher.inlineLimit {
-                    sha256 = .known(try copyFile(source, scanned: status, into: tar, digest: digest, buffer: &buffer,
-                                                progress: progress))
-                } else {
-                    sha256 = .ticket(try copyFile(source, scanned: status, into: tar, hasher: hasher, progress: progress),
-                                        linked: status.linkCount > 1)
-                }
+                sha256 = try copyFile(source, scanned: status, into: tar, digest: digest, hasher: hasher, progress: progress)
                 progress?.add(bytes: 0, items: 1)
                 if status.linkCount > 1 { firstPathOfInode[inode] = (path, sha256) }
                 files += 1
@@ -245,61 +238,32 @@ func sessionRoot(_ path: String) throws -> String {
     return URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
 }
 
-/// Streams one file into the tar, hashing the same bytes. The file opened must be the one scanned (no symlink
-/// swapped in, same device and inode), and must hold exactly its scanned size throughout; its size, mtime and
-/// ctime after the read must still be the scan's, or it is being written and the run is for another time (75).
-private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter, digest: Digest, buffer: inout [UInt8],
-                      progress: TransferProgress?) throws -> String {
+/// Streams one file into the tar, hashing the same bytes: a small file at once on this thread, a large one on
+/// the hasher's, which gives back its ticket. The file opened must be the one scanned (no symlink swapped in, same
+/// device and inode), and must hold exactly its scanned size throughout; its size, mtime and ctime after the read
+/// must still be the scan's, or it is being written and the run is for another time (75).
+private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter, digest: Digest, hasher: FileHasher,
+                      progress: TransferProgress?) throws -> IndexBuilder.FileHash {
     let reader = try FileReader(scanned: path, as: scanned)
-    let size = scanned.size
-    let chunk = 4 << 20
-    var remaining = size
-    while remaining > 0 {
-        let n = try reader.read(into: &buffer, count: min(chunk, remaining))
-        if n == 0 { throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus()) }
-        digest.update(buffer[..<n])
-        try tar.writeData(buffer[..<n])
-        progress?.add(bytes: n)
-        remaining -= n
-    }
-    let now = try reader.currentStatus()
-    if try reader.read(into: &buffer, count: 1) > 0 || !now.isUnchanged(since: scanned) {
-        throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus())
-    }
-    return digest.finish().hex
-}
-
-/// `copyFile` for a large file: read in the hasher's buffers, which its thread hashes while this one goes on;
-/// returns the file's ticket.
-private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter, hasher: FileHasher,
-                      progress: TransferProgress?) throws -> Int {
-    let reader = try FileReader(scanned: path, as: scanned)
-    let ticket = hasher.begin()
+    let inline = scanned.size <= FileHasher.inlineLimit
+    let ticket = inline ? nil : hasher.begin()
     // Every file begun is ended, even one that fails, so the hasher's tickets stay in step with the files.
-    defer { hasher.end() }
+    defer { if ticket != nil { hasher.end() } }
     var remaining = scanned.size
     while remaining > 0 {
-        let buffer = hasher.pool.take()
-        let n: Int
-        do { n = try reader.read(into: &buffer.bytes, count: min(FileHasher.chunk, remaining)) } catch {
-            hasher.pool.give(buffer)
-            throw error
-        }
-        if n == 0 {
-            hasher.pool.give(buffer)
-            throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus())
-        }
-        try tar.writeData(buffer.bytes[..<n])
-        hasher.hash(buffer, count: n)
-        progress?.add(bytes: n)
-        remaining -= n
+        let chunk = try tar.writeData(from: reader, upTo: min(FileHasher.chunk, remaining), held: !inline)
+        if chunk.count == 0 { throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus()) }
+        if inline { digest.update(chunk) } else { hasher.hash(chunk) }
+        progress?.add(bytes: chunk.count)
+        remaining -= chunk.count
     }
     var probe: [UInt8] = []
     let now = try reader.currentStatus()
     if try reader.read(into: &probe, count: 1) > 0 || !now.isUnchanged(since: scanned) {
         throw stillBeingWritten(path, scanned: scanned, now: try? reader.currentStatus())
     }
-    return ticket
+    if let ticket { return .ticket(ticket, linked: scanned.linkCount > 1) }
+    return .known(digest.finish().hex)
 }
 
 /// A file that changed while it was read: nothing of this run may be stored, and the next run may find it done.

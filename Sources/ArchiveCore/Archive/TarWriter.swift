@@ -17,6 +17,45 @@ public struct TarHeader: Sendable {
     public var status: FileStatus
 }
 
+/// A buffer of tar bytes on their way out. A file's data is read straight into it (no copy from a read buffer);
+/// then the writer thread checksums and writes it, and the hasher thread may still be taking a large file's
+/// SHA-256 from the same memory. It goes back to its pool when the last of them lets go.
+final class TarBuffer: @unchecked Sendable {
+    let memory: UnsafeMutableRawBufferPointer
+    /// Bytes of tar held; changed only by the thread filling the buffer, before it is handed on.
+    var count = 0
+    private let holders = Atomic<Int>(0)
+
+    init(capacity: Int) { memory = .allocate(byteCount: capacity, alignment: 64) }
+    deinit { memory.deallocate() }
+
+    var filled: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: memory[..<count]) }
+    var room: Int { memory.count - count }
+
+    func hold() { holders.add(1, ordering: .relaxed) }
+
+    /// Back to `pool` if this was the last holder.
+    func letGo(to pool: BufferPool<TarBuffer>) {
+        if holders.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { pool.give(self) }
+    }
+}
+
+/// A file's bytes as written into the tar, held in their buffer until `letGo` (for a hash taken on another
+/// thread).
+struct TarChunk: ContiguousBytes, Sendable {
+    fileprivate let buffer: TarBuffer
+    fileprivate let range: Range<Int>
+    fileprivate let pool: BufferPool<TarBuffer>
+
+    var count: Int { range.count }
+
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(rebasing: buffer.memory[range]))
+    }
+
+    func letGo() { buffer.letGo(to: pool) }
+}
+
 /// Where finished tar bytes go: counted here, then checksummed (CRC64NVME) and written by a second thread, so that
 /// the output overlaps the reading and per-file hashing on the first. The whole tar gets no SHA-256 of its own:
 /// every file's bytes already have one, and a second SHA-256 of every byte was half of s3-archive's CPU time;
@@ -26,10 +65,9 @@ final class TarSink: @unchecked Sendable {
     private(set) var written = 0
     /// The tar's CRC64NVME, taken by the writer thread; read once `finish` has joined it.
     private(set) var crc = CRC64NVME()
-    private let capacity = 4 << 20
-    private let pool: BufferPool
-    private let queue = HandOff<ByteBuffer>()
-    private var current: ByteBuffer
+    let pool: BufferPool<TarBuffer>
+    private let queue = HandOff<TarBuffer>()
+    private var current: TarBuffer
     private var writer: JoinableThread?
     private let writeError = Mutex<Error?>(nil)
     /// An error from the writer thread, or from the callback, for libarchive's caller to see.
@@ -40,40 +78,63 @@ final class TarSink: @unchecked Sendable {
 
     init(output: ByteWriter) {
         self.output = output
-        pool = BufferPool(count: 3, capacity: capacity)
+        // Measured on bench-archive's 1 GB session: six 2 MiB buffers keep the hasher and the writer busy.
+        pool = BufferPool((0..<6).map { _ in TarBuffer(capacity: 2 << 20) })
         current = pool.take()
+        current.hold()
         writer = JoinableThread(name: "archive-writer") { [self] in drain() }
     }
 
     private func drain() {
         while let buffer = queue.pop() {
             if failure == nil {
-                crc.update(buffer.bytes)
-                do { try buffer.bytes.withUnsafeBytes { try output.write($0) } } catch { failure = error }
+                crc.update(buffer.filled)
+                do { try output.write(buffer.filled) } catch { failure = error }
             }
-            buffer.bytes.removeAll(keepingCapacity: true)
-            pool.give(buffer)
+            buffer.letGo(to: pool)
         }
+    }
+
+    /// Hands the current buffer to the writer thread and starts the next.
+    private func send() {
+        queue.push(current)
+        current = pool.take()
+        current.count = 0
+        current.hold()
+    }
+
+    /// Free memory at the end of the tar, for up to `count` bytes of a file to be read into before they are
+    /// written through libarchive, which hands the same memory back to `accept`.
+    func room(upTo count: Int) -> (buffer: TarBuffer, memory: UnsafeMutableRawBufferPointer) {
+        if current.room == 0 { send() }
+        let start = current.count
+        return (current, UnsafeMutableRawBufferPointer(rebasing: current.memory[start..<start + min(count, current.room)]))
     }
 
     func accept(_ bytes: UnsafeRawBufferPointer) throws {
         if let failure { throw failure }
         written += bytes.count
-        var rest = bytes[...]
+        // Bytes read into `room` are in place already: counted, not copied.
+        if let start = bytes.baseAddress, start == UnsafeRawPointer(current.memory.baseAddress! + current.count),
+           bytes.count <= current.room {
+            current.count += bytes.count
+            if current.room == 0 { send() }
+            return
+        }
+        var rest = bytes
         while !rest.isEmpty {
-            let n = min(capacity - current.bytes.count, rest.count)
-            current.bytes.append(contentsOf: rest.prefix(n))
-            rest = rest.dropFirst(n)
-            if current.bytes.count == capacity {
-                queue.push(current)
-                current = pool.take()
-            }
+            let n = min(current.room, rest.count)
+            UnsafeMutableRawBufferPointer(rebasing: current.memory[current.count..<current.count + n])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: rest[..<n]))
+            current.count += n
+            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
+            if current.room == 0 { send() }
         }
     }
 
     /// Sends what is left, waits for the writer thread, and returns the CRC64NVME of everything written.
     func finish() throws -> CRC64NVME {
-        if !current.bytes.isEmpty { queue.push(current) }
+        if current.count > 0 { send() }
         queue.close()
         // Joined, not signalled: the thread's OpenSSL clean-up must be over before the process can exit.
         writer?.join()
@@ -168,11 +229,22 @@ final class TarWriter {
         }
     }
 
-    func writeData(_ bytes: ArraySlice<UInt8>) throws {
-        try bytes.withUnsafeBytes { raw in
-            let n = archive_write_data(handle, raw.baseAddress, raw.count)
-            if n < 0 || n != raw.count { try check(ARCHIVE_FATAL) }
+    /// Reads up to `count` of the current entry's data from `reader` straight into the tar's output buffer and
+    /// writes them (no bytes copied); returns them, held for a hash until `letGo` when `held`. Fewer bytes (none
+    /// at all) mean the file ended early.
+    func writeData(from reader: FileReader, upTo count: Int, held: Bool) throws -> TarChunk {
+        let (buffer, memory) = sink.room(upTo: count)
+        let n = try reader.read(into: memory)
+        let chunk = TarChunk(buffer: buffer, range: buffer.count..<buffer.count + n, pool: sink.pool)
+        guard n > 0 else { return chunk }
+        // Held before libarchive sees it: the writer thread may send the buffer off and let go of it at once.
+        if held { buffer.hold() }
+        let written = archive_write_data(handle, memory.baseAddress, n)
+        if written != n {
+            if held { chunk.letGo() }
+            try check(ARCHIVE_FATAL)
         }
+        return chunk
     }
 
     /// Writes the end-of-archive blocks, flushes everything, and returns the tar's CRC64NVME.

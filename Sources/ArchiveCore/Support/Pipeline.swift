@@ -25,23 +25,29 @@ final class ByteBuffer: @unchecked Sendable {
 
 /// A fixed number of reusable buffers: taking one blocks until another thread gives one back, which is what
 /// bounds memory whatever the length of the stream passing through.
-final class BufferPool: Sendable {
-    private let free: Mutex<[ByteBuffer]>
+final class BufferPool<Buffer: AnyObject & Sendable>: Sendable {
+    private let free: Mutex<[Buffer]>
     private let available: DispatchSemaphore
 
-    init(count: Int, capacity: Int = 0) {
-        free = Mutex((0..<count).map { _ in ByteBuffer(capacity: capacity) })
-        available = countingSemaphore(count)
+    init(_ buffers: [Buffer]) {
+        free = Mutex(buffers)
+        available = countingSemaphore(buffers.count)
     }
 
-    func take() -> ByteBuffer {
+    func take() -> Buffer {
         available.wait()
         return free.withLock { $0.removeLast() }
     }
 
-    func give(_ buffer: ByteBuffer) {
+    func give(_ buffer: Buffer) {
         free.withLock { $0.append(buffer) }
         available.signal()
+    }
+}
+
+extension BufferPool where Buffer == ByteBuffer {
+    convenience init(count: Int, capacity: Int = 0) {
+        self.init((0..<count).map { _ in ByteBuffer(capacity: capacity) })
     }
 }
 

@@ -162,16 +162,26 @@ public final class FileReader: @unchecked Sendable {
         }
     }
 
+    /// Reads until `memory` is full or the input ends; returns how many bytes it holds (s3-archive reads files
+    /// straight into the tar's own buffers this way, sparing a copy of every byte).
+    public func read(into memory: UnsafeMutableRawBufferPointer) throws -> Int {
+        try fill(memory) { raw in try descriptor.read(into: raw) }
+    }
+
     private func fill(_ buffer: inout [UInt8], count: Int, _ readSome: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
         if buffer.count < count { buffer = [UInt8](repeating: 0, count: count) }
+        return try buffer.withUnsafeMutableBytes { raw in
+            try fill(UnsafeMutableRawBufferPointer(rebasing: raw[..<count]), readSome)
+        }
+    }
+
+    private func fill(_ memory: UnsafeMutableRawBufferPointer, _ readSome: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
         var filled = 0
         do {
-            try buffer.withUnsafeMutableBytes { raw in
-                while filled < count {
-                    let n = try readSome(UnsafeMutableRawBufferPointer(rebasing: raw[filled..<count]))
-                    if n == 0 { break }
-                    filled += n
-                }
+            while filled < memory.count {
+                let n = try readSome(UnsafeMutableRawBufferPointer(rebasing: memory[filled...]))
+                if n == 0 { break }
+                filled += n
             }
         } catch {
             throw LocalFileError(path: path, errno: error as? Errno ?? .ioError, action: "read", isInput: false)

@@ -39,14 +39,14 @@ struct ReadPart: Sendable {
     /// The bytes of a part held in memory (a stream's first parts, which are never spooled).
     var bytes: ArraySlice<UInt8> { buffer.filled }
 
-    func giveBack(to pool: BufferPool) { pool.give(buffer) }
+    func giveBack(to pool: BufferPool<ByteBuffer>) { pool.give(buffer) }
 }
 
 /// Reads parts from one input on one thread, each into a slot of the pool (blocking while every slot is in
 /// flight): in memory up to `share` bytes, into a spool file beyond, with the stream's SHA-256 taken in order.
 final class PartReader {
     let source: FileReader
-    let pool: BufferPool
+    let pool: BufferPool<ByteBuffer>
     let budget: MemoryBudget
     let streamDigest: Digest?
     /// Checksum spooled parts as they are written (a part in memory is checksummed by its worker).
