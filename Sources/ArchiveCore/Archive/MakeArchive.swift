@@ -109,7 +109,7 @@ private func archivableEntries(root: FilePath, excluding: [String], warn: (Strin
         let path = root.appending(bytes: entry.relativePath.bytes)
         switch entry.status.kind {
         case .file:
-            if let error = FileOperations.readError(path) {
+            if !FileOperations.modeAllowsReading(entry.status), let error = FileOperations.readError(path) {
                 throw LocalFileError(path: path, errno: error, action: "read", isInput: true)
             }
             entries.append(entry)

@@ -46,10 +46,38 @@ public enum FileOperations {
         path.withPlatformString { access($0, directory ? (R_OK | X_OK) : R_OK) } == 0 ? nil : Errno(rawValue: Glibc.errno)
     }
 
+    /// Whether the permission bits of `status` let this process read the file: a check without a system call,
+    /// for the files of a session. False is not the last word (an ACL may still grant it: ask `readError`); true
+    /// is, short of an ACL denying what the bits allow, which the read itself then reports.
+    public static func modeAllowsReading(_ status: FileStatus) -> Bool {
+        let me = ProcessIdentity.current
+        if me.uid == 0 { return true }
+        if status.uid == me.uid { return status.mode & 0o400 != 0 }
+        if me.groups.contains(status.gid) { return status.mode & 0o040 != 0 }
+        return status.mode & 0o004 != 0
+    }
+
     /// True when this process may create files in the folder `path`.
     public static func isWritableDirectory(_ path: FilePath) -> Bool {
         path.withPlatformString { access($0, W_OK | X_OK) } == 0
     }
+}
+
+/// The effective user and groups of this process, read once: they are what file permissions are checked against.
+struct ProcessIdentity: Sendable {
+    let uid: UInt32
+    let groups: Set<UInt32>
+
+    static let current: ProcessIdentity = {
+        var groups: Set<UInt32> = [getegid()]
+        let count = getgroups(0, nil)
+        if count > 0 {
+            var list = [gid_t](repeating: 0, count: Int(count))
+            let got = getgroups(count, &list)
+            if got > 0 { groups.formUnion(list.prefix(Int(got))) }
+        }
+        return ProcessIdentity(uid: geteuid(), groups: groups)
+    }()
 }
 
 /// Modes and times, set through descriptors so that a symlink put in the way is never followed.
