@@ -220,6 +220,30 @@ final class ManyHostsTests: EndToEndCase {
         try assertSameSessionSameBytesIsStoredOnce(endpoint: try env.requireMoto())
     }
 
+    /// A host whose session another host stored first (the same folder, copied) stores nothing, and says so in
+    /// words and metrics alike: backed up, found stored by another run, not archived.
+    func testASessionFoundStoredByAnotherHostIsCountedAsBackedUpNotArchived() throws {
+        guard let (bucket, url, raw) = try sharedBucket(nil) else { return }
+        let dest = "s3://\(bucket)/\(raw){year}/{session}.tar"
+        let a = try makeHost("pc-a", dest: dest, endpoint: url), b = try makeHost("pc-b", dest: dest, endpoint: url)
+        try addSession(a, "2024", "2024-03-03_s")
+        let copy = try runProcess("/bin/cp", ["-a", a.root + "/2024", b.root + "/"], environment: ProcessInfo.processInfo.environment)
+        XCTAssertEqual(copy.status, 0, copy.summary)
+        let first = try reportNightly(["--config", a.config, "--verbose"])
+        XCTAssertEqual(first.status, 0, first.summary)
+        XCTAssertTrue(first.err.contains("end: archived 1, failed 0, already backed up 0\n"), first.err)
+
+        let second = try reportNightly(["--config", b.config, "--verbose"])
+        XCTAssertEqual(second.status, 0, second.summary)
+        XCTAssertTrue(second.err.contains("found 2024-03-03_s already stored"), second.err)
+        XCTAssertTrue(second.err.contains("end: archived 0, failed 0, already backed up 1 (found stored by another run 1)\n"),
+                      second.err)
+        XCTAssertEqual(outcomes(b)["archived"], 0)
+        XCTAssertEqual(outcomes(b)["skipped"], 1)
+        XCTAssertEqual(try nightlyPuts(b.catalog), [], "nothing uploaded by the second host")
+        XCTAssertEqual(try names(b, "--backed-up"), "2024-03-03_s\n")
+    }
+
     /// One session name, other bytes on each host: both kept, as generations 1 and 2, each index naming its host's
     /// folder; the first stored is never replaced; each host's view says backed up.
     func testOneSessionNameWithOtherBytesOnTwoHostsBecomesTwoGenerations() throws {
@@ -283,5 +307,53 @@ final class ManyHostsTests: EndToEndCase {
         XCTAssertEqual([String(nightly.status), nightly.err], ["0", ""])
         XCTAssertEqual(try nightlyPuts(catalog), [], "nothing stored again")
         XCTAssertEqual(Set(try reportObjects(bucket, prefix: "shard/").keys), keys)
+    }
+
+    /// README's Slurm array script (the block starting `# shard.sh`), run as a three-task array would run it:
+    /// task 0 alone takes its share (the 1st and 4th sessions of the list, nothing else); then tasks 1 and 2 at
+    /// once, with task 0 again, store the rest, each session once.
+    func testTheREADMESlurmArrayScriptSharesTheBacklogAmongItsTasks() throws {
+        let bucket = try bucket
+        let readme = try String(contentsOfFile: reportPackageRoot + "/README.md", encoding: .utf8)
+        let section = try XCTUnwrap(readme.components(separatedBy: "## Many hosts, one bucket").dropFirst().first)
+        let blocks = section.components(separatedBy: "\n## ")[0].components(separatedBy: "```sh\n").dropFirst()
+            .map { $0.components(separatedBy: "```")[0] }
+        let shard = try XCTUnwrap(blocks.first { $0.hasPrefix("#!/bin/bash\n# shard.sh") }, "README: the shard.sh block")
+        let script = temp.file("shard.sh")
+        try reportWrite(script, shard)
+
+        let root = temp.file("array/2024")
+        let sessions = (1...6).map { "2024-08-0\($0)_run" }
+        for (index, session) in sessions.enumerated() { try reportRandomFile("\(root)/\(session)/data.bin", size: 1500 + 100 * index) }
+        let list = temp.file("backlog.txt")
+        let listed = try reportRun(["sessions", root, "--no-catalog", "--format", "names"])
+        XCTAssertEqual(listed.out, sessions.map { $0 + "\n" }.joined(), listed.summary)
+        try reportWrite(list, listed.out)
+        func tasks(_ ids: [Int]) throws -> ProcessResult {
+            let runner = #"""
+                script=$1 list=$2; shift 2; pids=()
+                for id in "$@"; do SLURM_ARRAY_TASK_ID=$id bash "$script" "$list" & pids+=($!); done
+                status=0; for pid in "${pids[@]}"; do wait "$pid" || status=$?; done; exit $status
+                """#
+            return try runProcess("/bin/bash", ["-c", runner, "runner", script, list] + ids.map(String.init),
+                                  environment: reportEnvironment([
+                                      "ROOT": root, "DEST": "s3://\(bucket)/array/2024/{session}.tar",
+                                      "AWS_ENDPOINT_URL": env.endpoint, "SLURM_ARRAY_TASK_COUNT": "3",
+                                      "PATH": env.binDirectory + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? ""),
+                                  ]), timeout: 240)
+        }
+        func stored() throws -> Set<String> { Set(try reportObjects(bucket, prefix: "array/").keys) }
+        func objects(_ names: [String]) -> Set<String> {
+            Set(names.flatMap { ["array/2024/\($0).tar", "array/2024/\($0).tar.index.json"] })
+        }
+        let first = try tasks([0])
+        XCTAssertEqual(first.status, 0, first.summary)
+        XCTAssertEqual(try stored(), objects([sessions[0], sessions[3]]), "task 0 of 3: the 1st and 4th")
+        let before = try reportObjects(bucket, prefix: "array/").mapValues { "\($0.etag) \($0.modified)" }
+        let rest = try tasks([0, 1, 2])
+        XCTAssertEqual(rest.status, 0, rest.summary)
+        XCTAssertEqual(try stored(), objects(sessions))
+        let after = try reportObjects(bucket, prefix: "array/").mapValues { "\($0.etag) \($0.modified)" }
+        XCTAssertEqual(after.filter { before[$0.key] != nil }, before, "task 0's run again replaced nothing")
     }
 }
