@@ -35,7 +35,10 @@ public struct ArchiveCommand: ParsableCommand {
     }
 
     public func run() throws {
-        var request = ArchiveRequest(directory: directory, name: name, indexPath: index, excludes: exclude, outputPath: output)
+        // The folder and its name as given, byte for byte: a session folder may be named in Latin-1.
+        var request = ArchiveRequest(directory: FilePath(bytes: ArgumentBytes.of(directory)),
+                                     name: name.map { ArchivePath(bytes: ArgumentBytes.of($0)) },
+                                     indexPath: index, excludes: exclude, outputPath: output)
         let progress = toFile ? TransferProgress.onTerminal(label: "s3-archive", counting: "files") : nil
         request.progress = progress
         let say: @Sendable (String) -> Void = { warn("s3-archive", $0) }

@@ -169,7 +169,8 @@ public struct PutCommand: ParsableCommand {
             var request = PutRequest(sources: Array(arguments.dropLast()), destination: arguments.last!,
                                      upload: upload, s3: s3.overrides, indexPath: index)
             request.s3.maxSendRate = limitRate?.bytes
-            request.session = session
+            // A session folder named in Latin-1 keeps its bytes into the key, escaped (KeyTemplate.keyText).
+            request.session = session.map { KeyTemplate.keyText(ArgumentBytes.of($0)) }
             request.recursive = recursive
             request.force = force
             request.dryRun = dryRun

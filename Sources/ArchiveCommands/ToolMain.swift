@@ -1,3 +1,4 @@
+import ArchiveCore
 import ArgumentParser
 
 /// A command run as one of the toolkit's executables: its `main` is ArgumentParser's, except that a usage error
@@ -16,6 +17,10 @@ extension LifecycleCommand: ToolCommand {}
 extension ToolCommand {
     public static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
+        if let ambiguity = ArgumentBytes.ambiguity {
+            warn(toolName, ambiguity)
+            exit(withError: ExitCode(ExitStatus.usage.rawValue))
+        }
         do {
             var command = try parseAsRoot(arguments)
             try command.run()

@@ -48,8 +48,16 @@ struct TreeSnapshot {
     var order: [PathBytes] = []
     var items: [PathBytes: TreeItem] = [:]
 
+    /// The root's exact bytes (a folder named in Latin-1 too).
+    let rootBytes: PathBytes
+
     init(_ root: String) throws {
-        self.root = root
+        try self.init(bytes: bytes(root))
+    }
+
+    init(bytes root: PathBytes) throws {
+        self.root = text(root)
+        rootBytes = root
         try visit([])
     }
 
@@ -59,7 +67,7 @@ struct TreeSnapshot {
 
     /// The absolute path as bytes: exact for names that are not UTF-8.
     func absoluteBytes(_ relative: PathBytes) -> PathBytes {
-        relative.isEmpty ? bytes(root) : join(bytes(root), relative)
+        relative.isEmpty ? rootBytes : join(rootBytes, relative)
     }
 
     private mutating func visit(_ relative: PathBytes) throws {

@@ -16,7 +16,11 @@ final class ByteNameTests: EndToEndCase {
     private let twin = bytes("x") + [0xEF, 0xBF, 0xBD] + bytes(".raw")
 
     private func write(_ relative: PathBytes, in root: String, _ contents: String) throws {
-        let path = join(bytes(root), relative)
+        try write(relative, in: bytes(root), contents)
+    }
+
+    private func write(_ relative: PathBytes, in root: PathBytes, _ contents: String) throws {
+        let path = join(root, relative)
         let fd = withCPath(path) { open($0, O_WRONLY | O_CREAT | O_EXCL, 0o644) }
         guard fd >= 0 else { throw TreeError(description: "create \(text(path)): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -111,5 +115,49 @@ final class ByteNameTests: EndToEndCase {
         let second = try row()
         XCTAssertEqual(second.dropFirst(2).first, "5", "the new Latin-1 file is counted: \(second)")
         XCTAssertTrue(second.contains("changed"), "changed: \(second)")
+    }
+
+    /// A session folder named in Latin-1 (`caf\xE9_s`), as an instrument PC names it: the nightly archives it
+    /// under a key that escapes the byte (`caf%E9_s.tar`), the tar's top folder keeps its bytes, the next night
+    /// finds it backed up, and a restore gives the folder back byte for byte. s3-report's JSON carries the exact
+    /// name and path in base64 beside their text.
+    func testLatin1SessionFolderIsArchivedByTheNightlyAndRestoredByteForByte() throws {
+        let bucket = try bucket
+        let root = temp.file("nights")
+        let folder = bytes("caf") + [0xE9] + bytes("_s")
+        let year = join(bytes(root), bytes("2024"))
+        let session = join(year, folder)
+        try FileManager.default.createDirectory(atPath: text(year), withIntermediateDirectories: true)
+        XCTAssertEqual(withCPath(session) { mkdir($0, 0o755) }, 0, "mkdir")
+        try write(bytes("frame.fits"), in: session, "frame\n")
+        XCTAssertEqual(withCPath(session + bytes("/raw")) { mkdir($0, 0o755) }, 0, "mkdir raw")
+        try write(bytes("raw/") + latin1, in: session, "a Latin-1 file in a Latin-1 folder\n")
+        let source = try TreeSnapshot(bytes: session)
+
+        let listed = try reportRun(["sessions", root, "--no-catalog", "--format", "json"])
+        XCTAssertEqual(listed.status, 0, listed.summary)
+        let row = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(listed.out.utf8)) as? [String: Any], listed.out)
+        XCTAssertEqual(row["session"] as? String, "caf\\xE9_s", "the name as text")
+        XCTAssertEqual((row["session_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map(Array.init), folder)
+        XCTAssertEqual((row["path_base64"] as? String).flatMap { Data(base64Encoded: $0) }.map(Array.init), session)
+        XCTAssertEqual(row["files"] as? Int, 2, "both files counted")
+
+        let catalog = temp.file("nights.sqlite")
+        let arguments = nightlyArguments(root: root, dest: "s3://\(bucket)/nights/{year}/{session}.tar", catalog: catalog)
+        let first = try reportNightly(arguments + ["--verbose"])
+        XCTAssertEqual(first.status, 0, first.summary)
+        XCTAssertTrue(first.err.contains("stored caf\\xE9_s"), first.err)
+        XCTAssertEqual(Set(try reportObjects(bucket, prefix: "nights/").keys),
+                       ["nights/2024/caf%E9_s.tar", "nights/2024/caf%E9_s.tar.index.json"])
+
+        let again = try reportNightly(arguments + ["--verbose"])
+        XCTAssertEqual(again.status, 0, again.summary)
+        XCTAssertTrue(again.err.contains("archived 0, failed 0, already backed up 1"), again.err)
+
+        let destination = try makeDirectory("nights-restored")
+        let restore = try s3restore(["--to", destination, "s3://\(bucket)/nights/2024/caf%E9_s.tar"])
+        XCTAssertEqual(restore.status, 0, restore.summary)
+        XCTAssertEqual(try directoryNames(destination).filter { !text($0).hasPrefix("_download_status") }, [folder])
+        assertSameTree(try TreeSnapshot(bytes: join(bytes(destination), folder)), source, "restored Latin-1 session folder")
     }
 }

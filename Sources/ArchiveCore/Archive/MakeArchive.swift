@@ -3,9 +3,9 @@ import SystemPackage
 
 /// Everything s3-archive was asked to do.
 public struct ArchiveRequest: Sendable {
-    public var directory: String
+    public var directory: FilePath
     /// The top folder inside the archive; default: the directory's own name.
-    public var name: String?
+    public var name: ArchivePath?
     public var indexPath: String?
     public var excludes: [String]
     /// Write the tar here (atomically) instead of standard output.
@@ -13,7 +13,7 @@ public struct ArchiveRequest: Sendable {
     /// File bytes written of the session's total, and files done; nil: no display.
     public var progress: TransferProgress?
 
-    public init(directory: String, name: String? = nil, indexPath: String? = nil, excludes: [String] = [],
+    public init(directory: FilePath, name: ArchivePath? = nil, indexPath: String? = nil, excludes: [String] = [],
                 outputPath: String? = nil) {
         self.directory = directory
         self.name = name
@@ -31,10 +31,10 @@ public struct ArchiveRequest: Sendable {
 public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throws {
     // A stale index from an earlier run must not pass for this archive's if this run fails, whatever fails.
     if let path = request.indexPath { try? FileOperations.remove(FilePath(path)) }
-    let rootText = try sessionRoot(request.directory)
-    let root = FilePath(rootText)
-    let name = request.name ?? Paths.name(rootText)
-    guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
+    let root = try sessionRoot(request.directory)
+    let rootText = root.displayString
+    let name = request.name ?? ArchivePath(bytes: root.bytes).name
+    guard !name.isEmpty, name != ".", name != "..", !name.bytes.contains(0x2F) else {
         throw Failure.usage("invalid session name '\(name)': give one folder name without '/' (--name ID)")
     }
 
@@ -67,10 +67,10 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     let tar = try TarWriter(sink: sink)
     let hasher = FileHasher()
     defer { hasher.close() }
-    var builder = IndexBuilder(session: ArchivePath(name), index: indexWriter, hasher: hasher)
+    var builder = IndexBuilder(session: name, index: indexWriter, hasher: hasher)
     if let progress = request.progress {
         let totals = dataTotals(entries)
-        progress.setLabel(name)
+        progress.setLabel(name.description)
         progress.start(totalBytes: totals.bytes, totalItems: totals.files)
         builder.progress = progress
     }
@@ -81,7 +81,7 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     try builder.finish()
     let archiveCRC = try tar.finish()
 
-    let totals = ArchiveIndex(format: ArchiveIndex.formatName, session: name, source: rootText, created: UTC.iso8601(Date()),
+    let totals = ArchiveIndex(format: ArchiveIndex.formatName, session: name.description, source: rootText, created: UTC.iso8601(Date()),
                               archive: .init(size: sink.written, crc64nvme: archiveCRC.base64),
                               files: builder.files, bytes: builder.bytes, newestMtime: builder.newest, entries: [])
     try fileOutput?.commit()
@@ -222,20 +222,22 @@ private struct IndexBuilder {
     }
 }
 
-/// The session directory, checked: it exists, is a directory, and can be listed.
-func sessionRoot(_ path: String) throws -> String {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw Failure.noInput("\(path): no such directory: check the session path")
+/// The session directory, checked: it exists, is a directory, and can be listed. Returned absolute, symlinks
+/// resolved, so that `s3-archive .` is named after the directory it is.
+func sessionRoot(_ path: FilePath) throws -> FilePath {
+    let shown = path.displayString
+    guard let status = try? FileStatus.of(path, followingSymlink: true) else {
+        throw Failure.noInput("\(shown): no such directory: check the session path")
     }
-    guard isDirectory.boolValue else {
-        throw Failure.noInput("\(path): not a directory: s3-archive takes a session directory (use s3-put for a single file)")
+    guard status.kind == .directory else {
+        throw Failure.noInput("\(shown): not a directory: s3-archive takes a session directory (use s3-put for a single file)")
     }
-    guard FileOperations.isReadable(FilePath(path), directory: true) else {
-        throw Failure.noInput("\(path): permission denied: make the directory readable")
+    guard FileOperations.isReadable(path, directory: true) else {
+        throw Failure.noInput("\(shown): permission denied: make the directory readable")
     }
-    // Absolute and without `.`/`..`, so that `s3-archive .` is named after the directory it is.
-    return URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    do { return try FileOperations.realPath(path) } catch {
+        throw LocalFileError(path: path, errno: error as? Errno ?? .ioError, action: "resolve", isInput: true)
+    }
 }
 
 /// Streams one file into the tar, hashing the same bytes: a small file at once on this thread, a large one on

@@ -168,6 +168,12 @@ func sessionsTable(root: String, year: String?, only: SessionState?, excluding: 
         table.rows.append([session.name, session.year, String(session.files), String(session.bytes),
                            ByteSize.format(session.bytes), state.rawValue, found?.url ?? "", session.path,
                            String(found.map { backups.generations[$0.first] ?? 1 } ?? 0)])
+        // A folder named in other bytes than UTF-8: exactly, for scripts (s3-nightly) to find it.
+        if !ArchivePath(bytes: session.folder.bytes).isUTF8 {
+            let name = ArchivePath(bytes: session.folder.bytes).name.bytes
+            table.exact[table.rows.count - 1] = [("session_base64", Data(name).base64EncodedString()),
+                                                 ("path_base64", Data(session.folder.bytes).base64EncodedString())]
+        }
     }
     return table
 }
@@ -218,7 +224,7 @@ func backupState(_ session: SessionOnDisk, _ backup: Backups.Backup, catalog: Ca
     let archived = try catalog.archivedFiles(backup.url)
     // An archive recorded before the catalog kept its files cannot vouch for any of them.
     guard !archived.isEmpty else { return .changed }
-    return SessionFinder.onlyRemoved(path: session.path, since: archived, excluding: excluding) ? .pruned : .changed
+    return SessionFinder.onlyRemoved(folder: session.folder, since: archived, excluding: excluding) ? .pruned : .changed
 }
 
 // MARK: log

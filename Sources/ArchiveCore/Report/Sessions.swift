@@ -4,8 +4,11 @@ import SystemPackage
 
 /// A session directory on disk and its fingerprint: regular files, their bytes, the newest mtime.
 public struct SessionOnDisk: Sendable {
+    /// The folder's name and path as text (UTF-8 as it is, other bytes as `\xNN`): how the catalog knows them.
     public var name: String
     public var path: String
+    /// The folder, byte for byte.
+    public var folder: FilePath
     public var year: String
     public var files: Int
     public var bytes: Int
@@ -29,9 +32,19 @@ public enum SessionFinder {
     /// Sessions are the folders under ROOT; when ROOT's folders are years (`2024`), the folders inside them.
     /// A session folder found under ROOT, not yet walked.
     public struct Place: Sendable {
+        /// As text, as the catalog records them (`PathDisplay`).
         public var name: String
         public var path: String
         public var year: String?
+        /// The folder, byte for byte: an instrument PC may name it in Latin-1.
+        public var folder: FilePath
+
+        init(folder: FilePath, year: String?) {
+            self.folder = folder
+            self.year = year
+            name = ArchivePath(bytes: folder.bytes).name.description
+            path = folder.displayString
+        }
     }
 
     /// The session folders under ROOT (absolute, symlinks resolved, as s3-archive records them).
@@ -40,15 +53,16 @@ public enum SessionFinder {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw Failure.noInput("\(root): no such directory: give the folder that holds the sessions")
         }
-        let root = URL(fileURLWithPath: root).standardizedFileURL.resolvingSymlinksInPath().path
+        let root = FilePath(URL(fileURLWithPath: root).standardizedFileURL.resolvingSymlinksInPath().path)
         var places: [Place] = []
         for child in try folders(in: root) {
-            let path = root + "/" + child
-            if child.count == 4, child.allSatisfy(\.isNumber) {
-                if let year, year != child { continue }
-                for session in try folders(in: path) { places.append(Place(name: session, path: path + "/" + session, year: child)) }
+            let path = root.appending(bytes: child)
+            if child.count == 4, child.allSatisfy({ (0x30...0x39).contains($0) }) {
+                let childYear = String(decoding: child, as: UTF8.self)
+                if let year, year != childYear { continue }
+                for session in try folders(in: path) { places.append(Place(folder: path.appending(bytes: session), year: childYear)) }
             } else {
-                places.append(Place(name: child, path: path, year: nil))
+                places.append(Place(folder: path, year: nil))
             }
         }
         return places
@@ -68,46 +82,46 @@ public enum SessionFinder {
             var index = worker
             while index < places.count {
                 let place = places[index]
-                results.set(index, fingerprint(name: place.name, path: place.path, year: place.year, excluding: excluding))
+                results.set(index, fingerprint(place, excluding: excluding))
                 index += workers
             }
         }
         return results.all()
     }
 
-    /// The folders in a directory, by the type readdir already gives (an lstat only where it gives none).
-    static func folders(in path: String) throws -> [String] {
-        let directory = FilePath(path)
+    /// The folders in a directory (their names' bytes, in byte order), by the type readdir already gives (an
+    /// lstat only where it gives none).
+    static func folders(in directory: FilePath) throws -> [[UInt8]] {
         let entries: [DirectoryEntry]
         do { entries = try Directory.entries(of: directory) } catch {
-            throw Failure.noInput("\(path): cannot list the directory (\((error as? Errno)?.description ?? "\(error)"))")
+            throw Failure.noInput("\(directory.displayString): cannot list the directory (\((error as? Errno)?.description ?? "\(error)"))")
         }
-        var names: [String] = []
+        var names: [[UInt8]] = []
         for entry in entries where entry.name.first != 0x2E {
             let kind = try? entry.kind ?? FileStatus.of(directory.appending(bytes: entry.name)).kind
-            if kind == .directory { names.append(PathDisplay.text(entry.name)) }
+            if kind == .directory { names.append(entry.name) }
         }
-        return names.sorted()
+        return names.sorted { $0.lexicographicallyPrecedes($1) }
     }
 
     /// Walks the session with lstat only (no file is opened): the same numbers s3-archive's index records. Names
     /// are bytes, so a Latin-1 file counts like any other.
-    static func fingerprint(name: String, path: String, year: String?, excluding: [String] = []) -> SessionOnDisk {
+    static func fingerprint(_ place: Place, excluding: [String] = []) -> SessionOnDisk {
         var files = 0, bytes = 0
         var newest = 0.0
         // Hard links count once, as s3-archive stores their data once.
         var seen = Set<String>()
-        let unreadable = walkFiles(path, excluding: excluding) { _, status in
+        let unreadable = walkFiles(place.folder, excluding: excluding) { _, status in
             if status.linkCount > 1, !seen.insert("\(status.device):\(status.inode)").inserted { return true }
             files += 1
             bytes += status.size
             newest = max(newest, status.mtime)
             return true
         }
-        let derivedYear = year ?? KeyTemplate.date(fromSession: name)?.0
+        let derivedYear = place.year ?? KeyTemplate.date(fromSession: place.name)?.0
             ?? (newest > 0 ? KeyTemplate.today(Date(timeIntervalSince1970: newest)).0 : "")
-        return SessionOnDisk(name: name, path: path, year: derivedYear, files: files, bytes: bytes, newestMtime: newest,
-                             unreadable: unreadable)
+        return SessionOnDisk(name: place.name, path: place.path, folder: place.folder, year: derivedYear, files: files,
+                             bytes: bytes, newestMtime: newest, unreadable: unreadable)
     }
 }
 
@@ -115,10 +129,10 @@ extension SessionFinder {
     /// True when every regular file under `path` (but the excluded) is among `archived`, by path relative to the
     /// session, with the same size and mtime: the session lost files since that backup and gained or changed none.
     /// A folder or file the walk cannot read answers false: what it holds is unknown.
-    public static func onlyRemoved(path: String, since archived: [[UInt8]: (size: Int, mtime: Double)],
+    public static func onlyRemoved(folder: FilePath, since archived: [[UInt8]: (size: Int, mtime: Double)],
                                    excluding: [String] = []) -> Bool {
         var same = true
-        let unreadable = walkFiles(path, excluding: excluding) { relative, status in
+        let unreadable = walkFiles(folder, excluding: excluding) { relative, status in
             guard let known = archived[relative.bytes], known.size == status.size,
                   abs(known.mtime - status.mtime) < 1e-6 else { same = false; return false }
             return true
@@ -128,9 +142,8 @@ extension SessionFinder {
 
     /// Walks the regular files under `path` (but the excluded) with lstat only, no file opened, handing each to
     /// `visit` with its path relative to `path`, until `visit` answers false. Returns what could not be read.
-    static func walkFiles(_ path: String, excluding: [String],
+    static func walkFiles(_ root: FilePath, excluding: [String],
                           _ visit: (ArchivePath, FileStatus) -> Bool) -> [String] {
-        let root = FilePath(path)
         var unreadable: [String] = []
         var stack: [ArchivePath] = [ArchivePath(bytes: [])]
         while let relative = stack.popLast() {

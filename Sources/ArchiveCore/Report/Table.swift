@@ -9,6 +9,8 @@ public struct Table: Sendable {
     /// Which columns hold numbers (right-aligned in a table, numbers in JSON).
     public var numeric: Set<String> = []
     public var title: String?
+    /// More fields for some rows, in JSON only (by row number): names' exact bytes, base64, where they are not UTF-8.
+    public var exact: [Int: [(key: String, value: String)]] = [:]
 
     public init(columns: [String], rows: [[String]] = [], numeric: Set<String> = [], title: String? = nil) {
         self.columns = columns
@@ -24,12 +26,12 @@ public struct Table: Sendable {
         case .tsv:
             return ([columns] + rows).map { $0.joined(separator: "\t") + "\n" }.joined()
         case .json:
-            return rows.map { row in
+            return rows.enumerated().map { number, row in
                 let fields = zip(columns, row).map { name, value -> String in
                     let key = "\"\(Self.escape(name))\""
                     if numeric.contains(name), Double(value) != nil { return "\(key):\(value)" }
                     return "\(key):\"\(Self.escape(value))\""
-                }
+                } + (exact[number] ?? []).map { "\"\(Self.escape($0.key))\":\"\(Self.escape($0.value))\"" }
                 return "{" + fields.joined(separator: ",") + "}\n"
             }.joined()
         case .table:

@@ -69,7 +69,7 @@ public enum Directory {
     /// Flushes the directory itself, so that names renamed into it survive a crash.
     public static func sync(_ path: FilePath) throws {
         let descriptor = try FileDescriptor.open(path, .readOnly, options: [.directory, .closeOnExec])
-        try descriptor.closing { try Errno.check { fsync(descriptor.rawValue) } }
+        _ = try descriptor.closing { try Errno.check { fsync(descriptor.rawValue) } }
     }
 
     /// Opens the file system holding `path` for one or more later flushes. Opened before the files are written:

@@ -46,6 +46,15 @@ public enum FileOperations {
         path.withPlatformString { access($0, directory ? (R_OK | X_OK) : R_OK) } == 0 ? nil : Errno(rawValue: Glibc.errno)
     }
 
+    /// The absolute path with every symlink, `.` and `..` resolved (realpath(3)), byte for byte.
+    public static func realPath(_ path: FilePath) throws -> FilePath {
+        try path.withPlatformString { raw in
+            guard let resolved = realpath(raw, nil) else { throw Errno(rawValue: Glibc.errno) }
+            defer { free(resolved) }
+            return FilePath(platformString: resolved)
+        }
+    }
+
     /// Whether the permission bits of `status` let this process read the file: a check without a system call,
     /// for the files of a session. False is not the last word (an ACL may still grant it: ask `readError`); true
     /// is, short of an ACL denying what the bits allow, which the read itself then reports.

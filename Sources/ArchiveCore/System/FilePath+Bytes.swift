@@ -35,6 +35,11 @@ public enum PathDisplay {
     /// UTF-8 as it is; a byte that is not part of valid UTF-8 as `\xNN`, so that two different names never
     /// look the same in a message.
     public static func text(_ bytes: [UInt8]) -> String {
+        text(bytes) { "\\x" + String($0, radix: 16, uppercase: true).leftPadded(to: 2) }
+    }
+
+    /// `bytes` as UTF-8 text, each byte that is not part of valid UTF-8 written as `escape` says.
+    static func text(_ bytes: [UInt8], escaping escape: (UInt8) -> String) -> String {
         if let text = String(validating: bytes, as: UTF8.self) { return text }
         var result = ""
         var rest = bytes[...]
@@ -48,7 +53,7 @@ public enum PathDisplay {
                 result += String(decoding: rest[rest.startIndex..<valid], as: UTF8.self)
                 rest = rest[valid...]
             } else {
-                result += "\\x" + String(rest.first!, radix: 16, uppercase: true).leftPadded(to: 2)
+                result += escape(rest.first!)
                 rest = rest.dropFirst()
             }
         }
@@ -57,7 +62,7 @@ public enum PathDisplay {
 }
 
 extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
+    func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -61,8 +61,8 @@ public struct FileStatus: Sendable, Equatable {
     }
 
     /// The status of `path` itself (a symlink is described, not followed).
-    public static func of(_ path: FilePath) throws -> FileStatus {
-        FileStatus(try path.stat(followTargetSymlink: false))
+    public static func of(_ path: FilePath, followingSymlink: Bool = false) throws -> FileStatus {
+        FileStatus(try path.stat(followTargetSymlink: followingSymlink))
     }
 
     /// The status of `path`, or nil when nothing is there.

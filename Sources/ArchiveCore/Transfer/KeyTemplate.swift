@@ -27,6 +27,14 @@ public enum KeyTemplate {
         return result
     }
 
+    /// A session or file name as it goes into a key, which S3 wants in UTF-8: UTF-8 as it is (keys made before
+    /// stay the same), each byte that is not part of valid UTF-8 as `%XX` (a Latin-1 `caf\xE9_s` gives
+    /// `caf%E9_s`). A UTF-8 name that reads the same gets the same key: the conditional write then keeps both,
+    /// as generations, never one over the other.
+    public static func keyText(_ bytes: [UInt8]) -> String {
+        PathDisplay.text(bytes) { "%" + String($0, radix: 16, uppercase: true).leftPadded(to: 2) }
+    }
+
     /// `20240315_M31` and `2024-03-15-night` give 2024, 03, 15 (when they are a real date).
     static func date(fromSession session: String?) -> (String, String, String)? {
         guard let session else { return nil }
