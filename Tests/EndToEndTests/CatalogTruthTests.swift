@@ -148,6 +148,51 @@ final class CatalogTruthTests: EndToEndCase {
                        "the first upload, aborted while the catalog could not say so, is recorded ended by the next run")
     }
 
+    /// The catalog is locked by another program once s3-verify has opened it (and before it reads its records):
+    /// every check is still printed, the first that cannot be recorded ends the recording (no wait per check), and
+    /// one line at the end names the catalog and how many checks it misses, exit 74, not 0.
+    func testVerifyWhoseChecksCannotBeRecordedSaysSoAndExits74() throws {
+        let bucket = try bucket
+        let catalog = temp.file("catalog.sqlite")
+        var records = ""
+        for n in 1...3 {
+            let source = temp.file("v\(n).bin")
+            try makeRandomFile(source, size: 1000 * n)
+            let put = try s3put([source, "s3://\(bucket)/verify-locked/v\(n).bin"])
+            XCTAssertEqual(put.status, 0, put.summary)
+            records += put.out
+        }
+        let recordsFile = temp.file("records.jsonl")
+        try records.write(toFile: recordsFile, atomically: true, encoding: .utf8)
+        // python3 starts s3-verify on a pipe, waits until it holds the catalog open, locks the catalog, and only
+        // then hands it the records.
+        let driver = """
+            import os, sqlite3, subprocess, sys, time
+            tool, catalog, records, endpoint = sys.argv[1:5]
+            run = subprocess.Popen([tool, "--endpoint-url", endpoint, "--catalog", catalog], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            real = os.path.realpath(catalog)
+            for _ in range(400):
+                fds = "/proc/%d/fd" % run.pid
+                if any(os.path.realpath(os.path.join(fds, f)) == real for f in os.listdir(fds)): break
+                time.sleep(0.025)
+            db = sqlite3.connect(catalog, isolation_level=None, timeout=30)
+            db.execute("BEGIN EXCLUSIVE")
+            out, err = run.communicate(open(records, "rb").read())
+            db.execute("ROLLBACK")
+            sys.stdout.write("status %d\\n" % run.returncode + out.decode())
+            sys.stderr.write(err.decode())
+            """
+        let result = try runProcess(try XCTUnwrap(which("python3")), ["-c", driver, env.tool("s3-verify"), catalog, recordsFile, env.endpoint],
+                                    environment: s3putEnvironment(["S3_ARCHIVE_CATALOG_TIMEOUT": "1"]), timeout: 60)
+        XCTAssertEqual(result.lines.first, "status 74", result.summary)
+        XCTAssertEqual(result.lines.dropFirst().filter { $0.hasPrefix("OK s3://") }.count, 3, "every check printed: \(result.out)")
+        XCTAssertEqual(result.err.split(separator: "\n").count, 1, "one line: \(result.err)")
+        XCTAssertTrue(result.err.contains(catalog) && result.err.contains("3 checks not recorded"), result.err)
+        XCTAssertLessThan(result.duration, 20, "one wait for the lock, not one per check")
+        XCTAssertEqual(try sql(catalog, "SELECT COUNT(*) FROM verifications"), ["0"])
+    }
+
     /// Completion is recorded with the catalog busy and the write lost (here: the row put back in progress, as a
     /// lost write leaves it): the next run finds the upload gone from the store and the object there, and records
     /// it completed, instead of showing it in progress for ever.
