@@ -452,6 +452,11 @@ final class ArchiveTests: EndToEndCase {
         let big = root + "/a_big.fits"
         XCTAssertTrue(FileManager.default.createFile(atPath: big, contents: nil))
         XCTAssertEqual(truncate(big, off_t(size)), 0)
+        // s3-archive reads small files ahead on a second thread (64 at most): 200 small files between the big file
+        // and b_after.txt keep it from reading b_after.txt before `change` has altered it.
+        for n in 0..<200 {
+            try Data("filler \(n)\n".utf8).write(to: URL(fileURLWithPath: root + "/a_filler_\(String(format: "%03d", n)).txt"))
+        }
         try Data("after the big file\n".utf8).write(to: URL(fileURLWithPath: root + "/b_after.txt"))
         let index = directory + "/S.idx"
 

@@ -67,7 +67,9 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
     let tar = try TarWriter(sink: sink)
     let hasher = FileHasher()
     defer { hasher.close() }
-    var builder = IndexBuilder(session: name, index: indexWriter, hasher: hasher)
+    let smallFiles = SmallFileReader(entries, root: root)
+    defer { smallFiles.close() }
+    var builder = IndexBuilder(session: name, index: indexWriter, hasher: hasher, smallFiles: smallFiles)
     if let progress = request.progress {
         let totals = dataTotals(entries)
         progress.setLabel(name.description)
@@ -131,6 +133,7 @@ private struct IndexBuilder {
     /// Where each entry goes, in tar order, once its file's hash is known (nil: no index asked for).
     let index: IndexWriter?
     let hasher: FileHasher
+    let smallFiles: SmallFileReader
     var files = 0
     var bytes = 0
     var newest = 0.0
@@ -146,10 +149,11 @@ private struct IndexBuilder {
     /// A file's SHA-256: none (not a file), known, or to come from the hasher thread.
     enum FileHash { case none, known(String), ticket(Int, linked: Bool) }
 
-    init(session: ArchivePath, index: IndexWriter?, hasher: FileHasher) {
+    init(session: ArchivePath, index: IndexWriter?, hasher: FileHasher, smallFiles: SmallFileReader) {
         self.session = session
         self.index = index
         self.hasher = hasher
+        self.smallFiles = smallFiles
     }
 
     /// Writes the entries still waiting, once their hashes are all done.
@@ -206,8 +210,15 @@ private struct IndexBuilder {
             } else {
                 try tar.writeHeader(header)
                 record.offset = tar.offset
-                let source = root.appending(bytes: entry.relativePath.bytes)
-                sha256 = try copyFile(source, scanned: status, into: tar, digest: digest, hasher: hasher, progress: progress)
+                if SmallFileReader.reads(status) {
+                    let file = try smallFiles.next()
+                    try tar.writeData(file.bytes)
+                    progress?.add(bytes: file.bytes.count)
+                    sha256 = .known(file.sha256)
+                } else {
+                    let source = root.appending(bytes: entry.relativePath.bytes)
+                    sha256 = try copyFile(source, scanned: status, into: tar, digest: digest, hasher: hasher, progress: progress)
+                }
                 progress?.add(bytes: 0, items: 1)
                 if status.linkCount > 1 { firstPathOfInode[inode] = (path, sha256) }
                 files += 1
@@ -269,7 +280,7 @@ private func copyFile(_ path: FilePath, scanned: FileStatus, into tar: TarWriter
 }
 
 /// A file that changed while it was read: nothing of this run may be stored, and the next run may find it done.
-private func stillBeingWritten(_ path: FilePath, scanned: FileStatus, now: FileStatus?) -> Failure {
+func stillBeingWritten(_ path: FilePath, scanned: FileStatus, now: FileStatus?) -> Failure {
     var what = "changed while it was archived"
     if let now, now.size != scanned.size { what += " (\(scanned.size) bytes when scanned, \(now.size) now)" }
     return Failure(.tryAgainLater, "\(path.displayString): the file \(what): is it still being written? try again later")

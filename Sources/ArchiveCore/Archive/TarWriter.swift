@@ -247,6 +247,13 @@ final class TarWriter {
         return chunk
     }
 
+    /// Writes the current entry's next data bytes (copied into the tar's buffer).
+    func writeData(_ bytes: [UInt8]) throws {
+        guard !bytes.isEmpty else { return }
+        let written = bytes.withUnsafeBytes { archive_write_data(handle, $0.baseAddress, $0.count) }
+        if written != bytes.count { try check(ARCHIVE_FATAL) }
+    }
+
     /// Writes the end-of-archive blocks, flushes everything, and returns the tar's CRC64NVME.
     func finish() throws -> CRC64NVME {
         try check(archive_write_close(handle))
