@@ -275,16 +275,20 @@ final class ManyHostsTests: EndToEndCase {
 
     // MARK: sharding a backlog
 
+    /// The `sh` code blocks of README's "Many hosts, one bucket" section, as written there.
+    private func readmeShellBlocks() throws -> [String] {
+        let readme = try String(contentsOfFile: reportPackageRoot + "/README.md", encoding: .utf8)
+        let section = try XCTUnwrap(readme.components(separatedBy: "## Many hosts, one bucket").dropFirst().first)
+        return section.components(separatedBy: "\n## ")[0].components(separatedBy: "```sh\n").dropFirst()
+            .map { $0.components(separatedBy: "```")[0] }
+    }
+
     /// README's "Many hosts, one bucket" pipeline, the block with `xargs`, run as written: four workers share the
     /// backlog of one ROOT, without a catalog; the rebuild after them tells the host's catalog, and its nightly
     /// stores nothing.
     func testTheREADMEShardingPipelineArchivesTheBacklog() throws {
         let bucket = try bucket
-        let readme = try String(contentsOfFile: reportPackageRoot + "/README.md", encoding: .utf8)
-        let section = try XCTUnwrap(readme.components(separatedBy: "## Many hosts, one bucket").dropFirst().first)
-        let blocks = section.components(separatedBy: "\n## ")[0].components(separatedBy: "```sh\n").dropFirst()
-            .map { $0.components(separatedBy: "```")[0] }
-        let pipeline = try XCTUnwrap(blocks.first { $0.contains("xargs") }, "README: a sh block with the pipeline")
+        let pipeline = try XCTUnwrap(try readmeShellBlocks().first { $0.contains("xargs") }, "README: a sh block with the pipeline")
 
         let root = temp.file("backlog/2024")
         let sessions = (1...6).map { "2024-07-0\($0)_run" }
@@ -314,11 +318,7 @@ final class ManyHostsTests: EndToEndCase {
     /// once, with task 0 again, store the rest, each session once.
     func testTheREADMESlurmArrayScriptSharesTheBacklogAmongItsTasks() throws {
         let bucket = try bucket
-        let readme = try String(contentsOfFile: reportPackageRoot + "/README.md", encoding: .utf8)
-        let section = try XCTUnwrap(readme.components(separatedBy: "## Many hosts, one bucket").dropFirst().first)
-        let blocks = section.components(separatedBy: "\n## ")[0].components(separatedBy: "```sh\n").dropFirst()
-            .map { $0.components(separatedBy: "```")[0] }
-        let shard = try XCTUnwrap(blocks.first { $0.hasPrefix("#!/bin/bash\n# shard.sh") }, "README: the shard.sh block")
+        let shard = try XCTUnwrap(try readmeShellBlocks().first { $0.hasPrefix("#!/bin/bash\n# shard.sh") }, "README: the shard.sh block")
         let script = temp.file("shard.sh")
         try reportWrite(script, shard)
 
