@@ -208,8 +208,11 @@ public final class Catalog: Sendable {
 
     /// What the catalog knows of the object at `url`: its record and the source it came from.
     public func storedObject(_ url: String) throws -> (record: Record, source: SourceFingerprint?)? {
-        try database.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE url = ?", arguments: [url]) else {
+        // One statement, so no transaction of its own (SQLite reads it whole), and cached: it is asked once per
+        // object of a recursive upload, where the transaction's statements and preparing this one anew took a
+        // tenth of the run's CPU time.
+        try database.unsafeRead { db in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM objects WHERE url = ?"), arguments: [url]) else {
                 return nil
             }
             var record = Record(url: row["url"], bucket: row["bucket"], key: row["key"], size: row["size"],
@@ -230,17 +233,18 @@ public final class Catalog: Sendable {
 
     public func log(tool: String, action: String, url: String?, outcome: String, bytes: Int? = nil,
                     seconds: Double? = nil, message: String? = nil) throws {
-        try database.write { db in
-            try db.execute(sql: """
+        // One INSERT: atomic by itself, without a transaction's statements around it (one per object).
+        try database.writeWithoutTransaction { db in
+            try db.cachedStatement(sql: """
                 INSERT INTO operations (at, tool, action, url, outcome, bytes, seconds, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [Date().timeIntervalSince1970, tool, action, url, outcome, bytes, seconds, message])
+                """).execute(arguments: [Date().timeIntervalSince1970, tool, action, url, outcome, bytes, seconds, message])
         }
     }
 
     public func recordVerification(url: String, deep: Bool, outcome: String, detail: String?) throws {
-        try database.write { db in
-            try db.execute(sql: "INSERT INTO verifications (at, url, deep, outcome, detail) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [Date().timeIntervalSince1970, url, deep, outcome, detail])
+        try database.writeWithoutTransaction { db in
+            try db.cachedStatement(sql: "INSERT INTO verifications (at, url, deep, outcome, detail) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [Date().timeIntervalSince1970, url, deep, outcome, detail])
         }
     }
 

@@ -151,20 +151,24 @@ public final class CurlConnection: @unchecked Sendable {
             let t = Unmanaged<TransferState>.fromOpaque(user!).takeUnretainedValue()
             let n = size * count
             if let ptr {
-                let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
-                if line.hasPrefix("HTTP/") {
+                // Parsed as bytes: a header line per response header per request, where Foundation's trimming
+                // was a tenth of the CPU time of a run of HEADs.
+                let line = UnsafeRawBufferPointer(start: ptr, count: n)
+                if line.starts(with: "HTTP/".utf8) {
                     t.headers.removeAll()
-                    t.status = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                    let fields = line.split(separator: 0x20, maxSplits: 2)
+                    t.status = fields.count > 1 ? Int(String(decoding: fields[1], as: UTF8.self)) ?? 0 : 0
                     if t.requiresPartialContent, (200..<300).contains(t.status), t.status != 206 {
                         // Stopped here, not after the write callback has passed bytes of the wrong range on.
                         t.receiveError = PartialContentRefused(status: t.status)
                         return 0
                     }
-                }
-                if let colon = line.firstIndex(of: ":") {
-                    let name = line[..<colon].lowercased()
-                    let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-                    t.headers[name] = value
+                } else if let colon = line.firstIndex(of: 0x3A) {
+                    let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }
+                    var value = line[(colon + 1)...]
+                    while let first = value.first, isSpace(first) { value = value.dropFirst() }
+                    while let last = value.last, isSpace(last) { value = value.dropLast() }
+                    t.headers[String(decoding: line[..<colon], as: UTF8.self).lowercased()] = String(decoding: value, as: UTF8.self)
                 }
             }
             return n

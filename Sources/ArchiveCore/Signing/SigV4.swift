@@ -138,8 +138,9 @@ public struct SigV4Signer: Sendable {
     func scope(_ stamp: String) -> String { "\(stamp.prefix(8))/\(region)/\(service)/aws4_request" }
 
     public static func timestamp(_ date: Date) -> String {
-        let c = UTC.calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        return String(format: "%04d%02d%02dT%02d%02d%02dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!)
+        let t = CalendarTime(date)
+        let d = CalendarTime.digits
+        return d(t.year, 4) + d(t.month, 2) + d(t.day, 2) + "T" + d(t.hour, 2) + d(t.minute, 2) + d(t.second, 2) + "Z"
     }
 
     /// RFC 3986 percent-encoding of everything but the unreserved characters (and `/` in paths), as SigV4 requires.

@@ -12,7 +12,10 @@ public enum UTC {
 
     /// ISO 8601 to the second: `2026-11-30T02:38:29Z`.
     public static func iso8601(_ date: Date) -> String {
-        ISO8601DateFormatter().string(from: date)
+        let t = CalendarTime(date)
+        let d = CalendarTime.digits
+        return d(t.year, 4) + "-" + d(t.month, 2) + "-" + d(t.day, 2) + "T" + d(t.hour, 2) + ":" + d(t.minute, 2) + ":"
+            + d(t.second, 2) + "Z"
     }
 
     /// `date` written with a `DateFormatter` pattern, e.g. `yyyy-MM-dd HH:mm:ss`.
