@@ -194,9 +194,15 @@ func putOne(_ item: PutItem, store: ObjectStore, request: PutRequest, options: U
     if itemOptions.object.contentType == nil { itemOptions.object.contentType = ContentType.guess(forName: item.url.key) }
     let started = Date()
     do {
+        // A new small file goes straight to its conditional PUT, whose refusal (something at the key) is then
+        // looked at as a HEAD first would have: one request, not two, per object of a first upload. A key the
+        // catalog knows is looked at first: the next run of the same upload finds its objects there.
+        let single = item.reader.size.map { $0 <= (options.multipartThreshold ?? options.partSize) } ?? false
+        let known = single ? try options.catalog?.storedObject(item.url.description) : nil
+        let writeFirst = single && !itemOptions.replace && request.indexPath == nil && known == nil
         // A file can be compared with what is at the key before a byte moves; a stream only once it is read,
         // by the conditional write at its end.
-        if !request.force, item.reader.size != nil, let remote = try store.head(key) {
+        if !request.force, !writeFirst, item.reader.size != nil, let remote = try store.head(key) {
             if let skipped = try identicalObject(item, remote: remote, in: store, url: item.url, catalog: options.catalog,
                                                  options: itemOptions) {
                 return .success(PutDone(record: skipped, seconds: Date().timeIntervalSince(started)))
@@ -214,8 +220,17 @@ func putOne(_ item: PutItem, store: ObjectStore, request: PutRequest, options: U
                                                  options: itemOptions)
             return .success(PutDone(record: record, index: index, seconds: Date().timeIntervalSince(started)))
         }
-        let record = try Uploader(store: store, options: itemOptions).upload(item.reader, to: item.url, key: key)
-        return .success(PutDone(record: record, seconds: Date().timeIntervalSince(started)))
+        do {
+            let record = try Uploader(store: store, options: itemOptions).upload(item.reader, to: item.url, key: key)
+            return .success(PutDone(record: record, seconds: Date().timeIntervalSince(started)))
+        } catch let exists as ObjectExists where writeFirst && !request.force {
+            // Other bytes by ETag may still be these bytes, stored by another client in parts of its own size.
+            if let remote = try store.head(key), let skipped = try identicalObject(item, remote: remote, in: store, url: item.url,
+                                                                                   catalog: options.catalog, options: itemOptions) {
+                return .success(PutDone(record: skipped, seconds: Date().timeIntervalSince(started)))
+            }
+            throw exists
+        }
     } catch {
         return .failure(PutFailed(error: error, seconds: Date().timeIntervalSince(started)))
     }
