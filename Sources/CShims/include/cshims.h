@@ -19,6 +19,10 @@ CURLcode s3a_getinfo_off(CURL *handle, CURLINFO info, curl_off_t *value);
 /// syncfs(2) is a GNU extension the Swift Glibc module does not show.
 int s3a_syncfs(int fd);
 
+/// Starts the write-back of a file's dirty pages without waiting for it (sync_file_range(2), a Linux call the
+/// Swift Glibc module does not show); 0 or -1 with errno.
+int s3a_start_writeback(int fd);
+
 /// CRC-64/NVME (S3's CRC64NVME) of `count` bytes, continuing from `crc` (0 to start). Thread-safe.
 uint64_t s3a_crc64nvme_update(uint64_t crc, const void *bytes, size_t count);
 /// The same by tables only, whatever the CPU: for the tests and the benchmark.
