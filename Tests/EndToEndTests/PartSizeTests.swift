@@ -49,6 +49,38 @@ final class PartSizeTests: EndToEndCase {
         }
     }
 
+    /// A file small enough for s3-put's one PUT, which aws-cli stored in two parts (5 MB chunks): s3-put sends its
+    /// conditional PUT at once, and the refusal's object is then recognised as the same bytes in another layout
+    /// (skipped, the server's part size in the record); a copy with one byte changed is refused (73). Nothing at
+    /// the key changes either time.
+    func testSmallFileAnotherClientStoredInPartsIsSkippedNotReplaced() throws {
+        try onBothServers("awscli-small") { endpoint, bucket in
+            let local = temp.file("aws-small.bin")
+            try makeRandomFile(local, size: 6_000_000)
+            let url = "s3://\(bucket)/awssmall/aws-small.bin"
+            try awsCopy(local, to: url, chunk: "5MB", endpoint: endpoint)
+            let before = try firstPart(endpoint: endpoint, bucket: bucket, key: "awssmall/aws-small.bin")
+            XCTAssertEqual(before?.count, 2, "aws-cli stored two parts")
+            let put = try s3put(["--endpoint-url", endpoint, local, url], endpoint: false)
+            XCTAssertEqual(put.status, 0, put.summary)
+            let record = singleRecord(put)
+            XCTAssertEqual(record?.skipped, true, put.out)
+            XCTAssertEqual(record?.partSize, 5 * 1024 * 1024)
+            XCTAssertEqual(record?.parts, 2)
+
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: local))
+            bytes[4_000_000] ^= 0x01
+            let changed = temp.file("aws-small-changed.bin")
+            try bytes.write(to: URL(fileURLWithPath: changed))
+            let refused = try s3put(["--endpoint-url", endpoint, changed, url], endpoint: false)
+            XCTAssertEqual(refused.status, 73, refused.summary)
+            XCTAssertEqual(try firstPart(endpoint: endpoint, bucket: bucket, key: "awssmall/aws-small.bin")?.count, 2,
+                           "aws-cli's object is still there, in its two parts")
+            let against = try s3verify([url, "--against", local], endpoint: endpoint)
+            XCTAssertEqual(against.out, "OK \(url)\n", against.summary)
+        }
+    }
+
     func testS5cmdPartSize() throws {
         let s5cmd = try requireTool("s5cmd")
         try onBothServers("s5cmd") { endpoint, bucket in
