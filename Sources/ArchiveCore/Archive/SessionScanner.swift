@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import SystemPackage
 
 /// One thing found in a session directory, with what `lstat` said of it.
@@ -40,15 +42,32 @@ enum SessionScanner {
         do { names = try Directory.entries(of: directory).map(\.name) } catch {
             throw LocalFileError(path: directory, errno: error as? Errno ?? .ioError, action: "list the directory", isInput: true)
         }
-        for name in names.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+        let children = names.sorted(by: { $0.lexicographicallyPrecedes($1) }).compactMap { name -> ArchivePath? in
             let child = relative.appending(ArchivePath(bytes: name))
-            if isExcluded(child, name: ArchivePath(bytes: name), patterns) { continue }
-            let entry = try stat(root, relative: child)
+            return isExcluded(child, name: ArchivePath(bytes: name), patterns) ? nil : child
+        }
+        for entry in try statAll(root, children) {
             entries.append(entry)
             if entry.status.kind == .directory {
-                try walk(root: root, relative: child, into: &entries, excluding: patterns)
+                try walk(root: root, relative: entry.relativePath, into: &entries, excluding: patterns)
             }
         }
+    }
+
+    /// `stat` of each path, in order; a folder of many files is shared among the cores (an lstat each is most of
+    /// a scan, and the tar cannot start before it ends). The first failure in order is thrown.
+    private static func statAll(_ root: FilePath, _ paths: [ArchivePath]) throws -> [ScannedEntry] {
+        let workers = paths.count < 256 ? 1 : min(4, ProcessInfo.processInfo.activeProcessorCount)
+        guard workers > 1 else { return try paths.map { try stat(root, relative: $0) } }
+        let done = Mutex<[Int: [Result<ScannedEntry, any Error>]]>([:])
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let share = stride(from: worker, to: paths.count, by: workers).map { index in
+                Result { try stat(root, relative: paths[index]) }
+            }
+            done.withLock { $0[worker] = share }
+        }
+        let shares = done.withLock { $0 }
+        return try paths.indices.map { index in try shares[index % workers]![index / workers].get() }
     }
 
     /// A pattern excludes a path when it matches the whole relative path or the last name (`*.tmp`, `calib/*`).
