@@ -40,7 +40,11 @@ public final class Catalog: Sendable {
             // 90% of its time. A crash can lose the last commits, never the file's consistency; the bucket stays
             // the truth. `close()` puts the file back in rollback-journal mode, which a reader without write access
             // to the folder can open (a write-ahead log needs its shared-memory file).
-            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            // recursive_triggers: the rows INSERT OR REPLACE deletes must fire the delete triggers that keep
+            // status's counts (v5-status-counts); SQLite fires them only with this set.
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA recursive_triggers = ON")
+            }
             database = try DatabaseQueue(path: path, configuration: configuration)
             if create { try? database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") } }
             try Self.migrator.migrate(database)
@@ -140,6 +144,7 @@ public final class Catalog: Sendable {
                 DROP INDEX IF EXISTS verifications_url;
                 """)
         }
+        registerStatusCounts(&migrator)
         return migrator
     }
 
