@@ -155,20 +155,20 @@ public final class Catalog: Sendable {
     public func recordStored(_ record: Record, source: SourceFingerprint?, archive: ArchiveIndex?, sessionPath: String?) throws {
         let now = Date().timeIntervalSince1970
         try database.write { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO objects (url, bucket, key, size, etag, part_size, parts, part_size_doubling_every,
                     storage_class, sha256, session, index_url, source_path, source_size, source_mtime, stored_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [record.url, record.bucket, record.key, record.size, record.etag, record.partSize,
+                """).execute(arguments: [record.url, record.bucket, record.key, record.size, record.etag, record.partSize,
                                  record.parts, record.partSizeDoublingEvery, record.storageClass, record.sha256,
                                  record.session, record.index, source?.path, source?.size, source?.modified, now])
             if let archive {
                 // `sha256` (NOT NULL since v1, read by nothing) is empty for indexes without the tar's SHA-256.
                 let generation = record.generation ?? 1
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO archives (url, session, session_path, files, bytes, newest_mtime, sha256,
                         index_url, stored_at, generation, first_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [record.url, archive.session, sessionPath, archive.files, archive.bytes,
+                    """).execute(arguments: [record.url, archive.session, sessionPath, archive.files, archive.bytes,
                                      archive.newestMtime, archive.archive.sha256 ?? "", record.index, now, generation,
                                      Self.firstURL(of: record.url, generation: generation)])
                 try Self.recordFiles(of: archive, url: record.url, in: db)
@@ -186,8 +186,8 @@ public final class Catalog: Sendable {
     /// The archive's regular files and hard links, each once by path, relative to the session folder (the index's
     /// paths start with the session's name). One prepared statement: 100,000 rows must not cost a statement each.
     static func recordFiles(of archive: ArchiveIndex, url: String, in db: Database) throws {
-        try db.execute(sql: "DELETE FROM archive_files WHERE archive_url = ?", arguments: [url])
-        let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO archive_files (archive_url, path, size, mtime) VALUES (?, ?, ?, ?)")
+        try db.cachedStatement(sql: "DELETE FROM archive_files WHERE archive_url = ?").execute(arguments: [url])
+        let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO archive_files (archive_url, path, size, mtime) VALUES (?, ?, ?, ?)")
         for entry in archive.entries where entry.type == "file" || entry.type == "hardlink" {
             let bytes = entry.path.bytes
             guard let slash = bytes.firstIndex(of: 0x2F) else { continue }
@@ -244,8 +244,8 @@ public final class Catalog: Sendable {
 
     public func recordVerification(url: String, deep: Bool, outcome: String, detail: String?) throws {
         try database.write { db in
-            try db.execute(sql: "INSERT INTO verifications (at, url, deep, outcome, detail) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [Date().timeIntervalSince1970, url, deep, outcome, detail])
+            try db.cachedStatement(sql: "INSERT INTO verifications (at, url, deep, outcome, detail) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [Date().timeIntervalSince1970, url, deep, outcome, detail])
         }
     }
 
