@@ -40,7 +40,11 @@ public final class Catalog: Sendable {
             // 90% of its time. A crash can lose the last commits, never the file's consistency; the bucket stays
             // the truth. `close()` puts the file back in rollback-journal mode, which a reader without write access
             // to the folder can open (a write-ahead log needs its shared-memory file).
-            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            // recursive_triggers: the rows INSERT OR REPLACE deletes must fire the delete triggers that keep
+            // status's counts (v5-status-counts); SQLite fires them only with this set.
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA recursive_triggers = ON")
+            }
             database = try DatabaseQueue(path: path, configuration: configuration)
             if create { try? database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") } }
             try Self.migrator.migrate(database)
@@ -140,6 +144,7 @@ public final class Catalog: Sendable {
                 DROP INDEX IF EXISTS verifications_url;
                 """)
         }
+        registerStatusCounts(&migrator)
         return migrator
     }
 
@@ -150,20 +155,20 @@ public final class Catalog: Sendable {
     public func recordStored(_ record: Record, source: SourceFingerprint?, archive: ArchiveIndex?, sessionPath: String?) throws {
         let now = Date().timeIntervalSince1970
         try database.write { db in
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO objects (url, bucket, key, size, etag, part_size, parts, part_size_doubling_every,
                     storage_class, sha256, session, index_url, source_path, source_size, source_mtime, stored_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [record.url, record.bucket, record.key, record.size, record.etag, record.partSize,
+                """).execute(arguments: [record.url, record.bucket, record.key, record.size, record.etag, record.partSize,
                                  record.parts, record.partSizeDoublingEvery, record.storageClass, record.sha256,
                                  record.session, record.index, source?.path, source?.size, source?.modified, now])
             if let archive {
                 // `sha256` (NOT NULL since v1, read by nothing) is empty for indexes without the tar's SHA-256.
                 let generation = record.generation ?? 1
-                try db.execute(sql: """
+                try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO archives (url, session, session_path, files, bytes, newest_mtime, sha256,
                         index_url, stored_at, generation, first_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [record.url, archive.session, sessionPath, archive.files, archive.bytes,
+                    """).execute(arguments: [record.url, archive.session, sessionPath, archive.files, archive.bytes,
                                      archive.newestMtime, archive.archive.sha256 ?? "", record.index, now, generation,
                                      Self.firstURL(of: record.url, generation: generation)])
                 try Self.recordFiles(of: archive, url: record.url, in: db)
@@ -181,8 +186,8 @@ public final class Catalog: Sendable {
     /// The archive's regular files and hard links, each once by path, relative to the session folder (the index's
     /// paths start with the session's name). One prepared statement: 100,000 rows must not cost a statement each.
     static func recordFiles(of archive: ArchiveIndex, url: String, in db: Database) throws {
-        try db.execute(sql: "DELETE FROM archive_files WHERE archive_url = ?", arguments: [url])
-        let insert = try db.makeStatement(sql: "INSERT OR REPLACE INTO archive_files (archive_url, path, size, mtime) VALUES (?, ?, ?, ?)")
+        try db.cachedStatement(sql: "DELETE FROM archive_files WHERE archive_url = ?").execute(arguments: [url])
+        let insert = try db.cachedStatement(sql: "INSERT OR REPLACE INTO archive_files (archive_url, path, size, mtime) VALUES (?, ?, ?, ?)")
         for entry in archive.entries where entry.type == "file" || entry.type == "hardlink" {
             let bytes = entry.path.bytes
             guard let slash = bytes.firstIndex(of: 0x2F) else { continue }
@@ -242,6 +247,7 @@ public final class Catalog: Sendable {
     }
 
     public func recordVerification(url: String, deep: Bool, outcome: String, detail: String?) throws {
+        // One INSERT, atomic with the triggers it fires (v5-status-counts) without a transaction around it.
         try database.writeWithoutTransaction { db in
             try db.cachedStatement(sql: "INSERT INTO verifications (at, url, deep, outcome, detail) VALUES (?, ?, ?, ?, ?)")
                 .execute(arguments: [Date().timeIntervalSince1970, url, deep, outcome, detail])

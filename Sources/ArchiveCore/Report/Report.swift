@@ -57,18 +57,13 @@ func statusTables(_ catalog: Catalog, now: Date) throws -> [Table] {
         // their first generation's URL.
         var stored = Table(columns: ["class", "year", "objects", "archives", "bytes", "size", "sessions"],
                            numeric: ["objects", "archives", "bytes", "sessions"], title: "Stored")
-        let archives = try storedArchives(db)
-        // Each group's expressions are objects_class_year's, so SQLite counts in index order (v4-status-indexes).
+        // Counts kept as the catalog is written (v5-status-counts): a few rows, not a million.
         for row in try Row.fetchAll(db, sql: """
-            SELECT COALESCE(storage_class, 'STANDARD') AS class, strftime('%Y', stored_at, 'unixepoch') AS year,
-                   COUNT(*) AS objects, SUM(size) AS bytes
-            FROM objects GROUP BY 1, 2 ORDER BY 1, 2
+            SELECT class, year, objects, archives, bytes, sessions FROM stored_counts WHERE objects > 0 ORDER BY class, year
             """) {
-            let bytes: Int = row["bytes"] ?? 0
-            let year: String = row["year"] ?? ""
-            let counted = archives[StoredGroup(storageClass: row["class"], year: year)] ?? (0, 0)
-            stored.rows.append([row["class"], year, String(row["objects"] as Int), String(counted.archives),
-                                String(bytes), ByteSize.format(bytes), String(counted.sessions)])
+            let bytes: Int = row["bytes"]
+            stored.rows.append([row["class"], row["year"], String(row["objects"] as Int), String(row["archives"] as Int),
+                                String(bytes), ByteSize.format(bytes), String(row["sessions"] as Int)])
         }
         tables.append(stored)
 
@@ -101,39 +96,18 @@ func statusTables(_ catalog: Catalog, now: Date) throws -> [Table] {
         }
         tables.append(uploads)
 
-        // Each object's latest verification: SQLite takes a bare column (outcome) from the row holding the MAX.
+        // Each URL's latest verification, counted by outcome as the catalog is written (v5-status-counts); the
+        // newest of each outcome from an index.
         var checks = Table(columns: ["outcome", "objects", "last"], numeric: ["objects"], title: "Last verifications")
         for row in try Row.fetchAll(db, sql: """
-            SELECT outcome, COUNT(*) AS n, MAX(at) AS last
-            FROM (SELECT outcome, MAX(at) AS at FROM verifications GROUP BY url) GROUP BY outcome ORDER BY outcome
+            SELECT c.outcome, c.objects AS n, (SELECT MAX(l.at) FROM latest_verifications l WHERE l.outcome = c.outcome) AS last
+            FROM verification_counts c WHERE c.objects > 0 ORDER BY c.outcome
             """) {
             checks.rows.append([row["outcome"], String(row["n"] as Int), isoStamp(row["last"])])
         }
         tables.append(checks)
         return tables
     }
-}
-
-/// A row of the Stored table: a storage class and the year objects were stored in.
-struct StoredGroup: Hashable {
-    var storageClass: String
-    var year: String
-}
-
-/// Archives and sessions (first generations' URLs, each counted once) by their object's class and year. The
-/// archives are read in URL order from archives_url_first and their objects found in objects_url_class: two
-/// indexes, not a million wide rows; CROSS JOIN keeps SQLite from starting at the objects instead.
-func storedArchives(_ db: Database) throws -> [StoredGroup: (archives: Int, sessions: Int)] {
-    var groups: [StoredGroup: (archives: Int, sessions: Int)] = [:]
-    for row in try Row.fetchAll(db, sql: """
-        SELECT COALESCE(o.storage_class, 'STANDARD') AS class, strftime('%Y', o.stored_at, 'unixepoch') AS year,
-               COUNT(*) AS archives, COUNT(DISTINCT COALESCE(a.first_url, a.url)) AS sessions
-        FROM archives a INDEXED BY archives_url_first CROSS JOIN objects o INDEXED BY objects_url_class ON o.url = a.url
-        GROUP BY 1, 2
-        """) {
-        groups[StoredGroup(storageClass: row["class"], year: row["year"] ?? "")] = (row["archives"], row["sessions"])
-    }
-    return groups
 }
 
 func isoStamp(_ seconds: Double?) -> String {

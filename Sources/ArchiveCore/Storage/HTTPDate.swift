@@ -23,6 +23,27 @@ public enum HTTPDate {
         return Date(timeIntervalSince1970: TimeInterval(days * 86400 + hour * 3600 + minute * 60 + second))
     }
 
+    /// The time of an S3 listing's `LastModified`, `2026-11-30T11:40:00.000Z` or `2026-11-30T11:40:00Z`, or nil
+    /// for any other form (an offset, more digits), left to an `ISO8601DateFormatter`: through the formatter,
+    /// 200,000 of them were a tenth of a rebuild's CPU. The same `Date` the formatter gives, to the bit: it reads
+    /// milliseconds since 1970 and divides them as this does.
+    public static func parseListingTime(_ text: some StringProtocol) -> Date? {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 20 || (bytes.count == 24 && bytes[19] == UInt8(ascii: ".")),
+              bytes[4] == dash, bytes[7] == dash, bytes[10] == UInt8(ascii: "T"), bytes[13] == colon,
+              bytes[16] == colon, bytes[bytes.count - 1] == UInt8(ascii: "Z"),
+              let year = number(bytes[0..<4]), let month = number(bytes[5..<7]), let day = number(bytes[8..<10]),
+              let hour = number(bytes[11..<13]), let minute = number(bytes[14..<16]), let second = number(bytes[17..<19]),
+              let millis = bytes.count == 24 ? number(bytes[20..<23]) : 0,
+              (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day), hour < 24, minute < 60,
+              second < 60
+        else { return nil }
+        let seconds = daysSinceEpoch(year: year, month: month, day: day) * 86400 + hour * 3600 + minute * 60 + second
+        let sinceReference = Double(seconds * 1000 + millis) / 1000 - Date.timeIntervalBetween1970AndReferenceDate
+        return Date(timeIntervalSinceReferenceDate: sinceReference)
+    }
+
+    private static let dash = UInt8(ascii: "-")
     private static let space = UInt8(ascii: " ")
     private static let colon = UInt8(ascii: ":")
     private static let weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].map { Array($0.utf8) }

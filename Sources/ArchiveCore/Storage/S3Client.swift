@@ -471,5 +471,7 @@ struct S3Times {
     }()
     private let plain = ISO8601DateFormatter()
 
-    func date(_ text: String) -> Date? { fractional.date(from: text) ?? plain.date(from: text) }
+    func date(_ text: String) -> Date? {
+        HTTPDate.parseListingTime(text) ?? fractional.date(from: text) ?? plain.date(from: text)
+    }
 }
