@@ -55,6 +55,7 @@ public func makeArchive(_ request: ArchiveRequest, warn: (String) -> Void) throw
         if stdout.isTerminal {
             throw Failure.usage("refusing to write a tar to a terminal: redirect standard output, pipe it to s3-put, or use -o FILE")
         }
+        stdout.growPipeBuffer()
         output = stdout
     }
 

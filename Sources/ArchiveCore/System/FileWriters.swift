@@ -23,6 +23,13 @@ public final class DescriptorWriter: ByteWriter {
 
     public static var standardOutput: DescriptorWriter { DescriptorWriter(fd: STDOUT_FILENO, name: "standard output") }
 
+    /// A pipe's buffer grown to 1 MiB (Linux's default limit for it) where it is smaller: a tar streamed through
+    /// a pipe of 64 KiB wakes its reader and writer for every 64 KiB, which costs more CPU than the copy. Nothing
+    /// happens for a file or a socket, or where the kernel refuses.
+    public func growPipeBuffer() {
+        if (try? FileStatus.of(descriptor))?.kind == .fifo { _ = s3a_grow_pipe(descriptor.rawValue, 1 << 20) }
+    }
+
     /// True when the descriptor is a terminal, where binary data must not go.
     public var isTerminal: Bool { Terminal.isTerminal(descriptor.rawValue) }
 

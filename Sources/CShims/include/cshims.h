@@ -23,6 +23,9 @@ int s3a_syncfs(int fd);
 /// Swift Glibc module does not show); 0 or -1 with errno.
 int s3a_start_writeback(int fd);
 
+/// Asks for a pipe's buffer to hold `size` bytes (fcntl F_SETPIPE_SZ, Linux); the new size, or -1 with errno.
+int s3a_grow_pipe(int fd, int size);
+
 /// CRC-64/NVME (S3's CRC64NVME) of `count` bytes, continuing from `crc` (0 to start). Thread-safe.
 uint64_t s3a_crc64nvme_update(uint64_t crc, const void *bytes, size_t count);
 /// The same by tables only, whatever the CPU: for the tests and the benchmark.
