@@ -19,8 +19,8 @@ public struct PutCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Part size for multipart uploads (5MiB to 5GiB). Default 16MiB.", valueName: "size"))
     var partSize: Size?
 
-    @Option(name: .long, help: "Requests in flight at once (parts, and objects of several files). Default 4.")
-    var concurrency = 4
+    @Option(name: .long, help: "Requests in flight at once (parts, and objects of several files). Default 4 parts, 16 objects.")
+    var concurrency: Int?
 
     @Option(name: .long, help: ArgumentHelp("Memory for parts in flight; a larger part is spooled to an unnamed temporary file in $TMPDIR. Default 1GiB.", valueName: "size"))
     var memory: Size?
@@ -117,7 +117,7 @@ public struct PutCommand: ParsableCommand {
         if let size = partSize?.bytes, !(5 << 20 ... 5 << 30).contains(size) {
             throw ValidationError("--part-size must be between 5MiB and 5GiB (S3's limits)")
         }
-        guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
+        if let concurrency, !(1...64).contains(concurrency) { throw ValidationError("--concurrency must be between 1 and 64") }
         if let bytes = memory?.bytes, bytes < 5 << 20 { throw ValidationError("--memory must be at least 5MiB (one part)") }
         if let storageClass, !Self.storageClasses.contains(storageClass) {
             throw ValidationError("unknown storage class '\(storageClass)': use one of \(Self.storageClasses.joined(separator: ", "))")
@@ -154,7 +154,10 @@ public struct PutCommand: ParsableCommand {
             }
             var upload = UploadOptions()
             upload.partSize = partSize?.bytes ?? upload.partSize
-            upload.concurrency = concurrency
+            // Small objects are one short request each, mostly waiting on the network: more go at once by
+            // default than parts, whose memory each in flight holds.
+            upload.concurrency = concurrency ?? 4
+            upload.objectConcurrency = concurrency == nil ? 16 : nil
             upload.memory = memory?.bytes ?? UploadOptions.defaultMemory
             upload.multipartThreshold = multipartThreshold?.bytes
             upload.keepParts = keepParts

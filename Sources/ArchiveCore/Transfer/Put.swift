@@ -80,7 +80,7 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
     var options = request.upload
     options.catalog = catalog
     options.object.customerEncrypted = customerKey != nil
-    options.engine = TransferEngine(concurrency: options.concurrency)
+    options.engine = TransferEngine(concurrency: options.objectConcurrency ?? options.concurrency)
     let active = ActiveUploads()
     options.active = active
     let keepParts = options.keepParts
@@ -198,6 +198,8 @@ func putOne(_ item: PutItem, store: ObjectStore, request: PutRequest, options: U
         // looked at as a HEAD first would have: one request, not two, per object of a first upload. A key the
         // catalog knows is looked at first: the next run of the same upload finds its objects there.
         let single = item.reader.size.map { $0 <= (options.multipartThreshold ?? options.partSize) } ?? false
+        // A multipart upload's parts go `concurrency` at once, on threads of its own, when more objects do.
+        if !single, let objects = options.objectConcurrency, objects != options.concurrency { itemOptions.engine = nil }
         let known = single ? try options.catalog?.storedObject(item.url.description) : nil
         let writeFirst = single && !itemOptions.replace && request.indexPath == nil && known == nil
         // A file can be compared with what is at the key before a byte moves; a stream only once it is read,

@@ -10,6 +10,8 @@ public struct UploadOptions: Sendable {
     /// an unnamed temporary file and sent from there. Never below one part of `partSize` per slot.
     public var memory: Int = UploadOptions.defaultMemory
     public static let defaultMemory = 1 << 30
+    /// Objects that go in one PUT each (several files) in flight at once; nil: `concurrency`.
+    public var objectConcurrency: Int?
     /// The threads that send; nil makes one of `concurrency` threads per multipart upload.
     public var engine: TransferEngine?
     /// Files up to this size go in one PUT; nil means "the part size".
