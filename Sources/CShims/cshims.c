@@ -12,5 +12,4 @@ CURLcode s3a_setopt_callback(CURL *h, CURLoption o, s3a_data_callback v) { retur
 CURLcode s3a_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
 CURLcode s3a_getinfo_off(CURL *h, CURLINFO i, curl_off_t *v) { return curl_easy_getinfo(h, i, v); }
 int s3a_syncfs(int fd) { return syncfs(fd); }
-int s3a_start_writeback(int fd) { return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); }
 int s3a_grow_pipe(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }

@@ -56,8 +56,6 @@ public final class AtomicFileWriter: ByteWriter {
     private let descriptor: FileDescriptor
     private var mode: UInt32?
     private var finished = false
-    /// Bytes written so far.
-    private var written = 0
 
     public convenience init(path: String, createDirectories: Bool = true) throws {
         try self.init(path: FilePath(path), createDirectories: createDirectories)
@@ -94,7 +92,6 @@ public final class AtomicFileWriter: ByteWriter {
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         try writeAll(descriptor, bytes, name: path)
-        written += bytes.count
     }
 
     /// The file being written and the one under the real name now, which it will replace: the files a scan of
@@ -132,14 +129,7 @@ public final class AtomicFileWriter: ByteWriter {
         precondition(!finished, "AtomicFileWriter: commit after discard or commit")
         do {
             try FileAttributes.setMode(descriptor, mode ?? (0o666 & ~FileAttributes.umask))
-            if durable {
-                try Errno.check { fsync(descriptor.rawValue) }
-            } else if written >= 1 << 20 {
-                // The caller flushes many files at once at the end: their write-back starts now, as each is done,
-                // so that the flush finds most of it over (a 1 GiB restore waited for all of it after the last
-                // byte). Only a start: errors are the final flush's to report.
-                _ = s3a_start_writeback(descriptor.rawValue)
-            }
+            if durable { try Errno.check { fsync(descriptor.rawValue) } }
         } catch {
             discard()
             throw LocalFileError(path: path, errno: error as? Errno ?? .ioError, action: durable ? "flush to disk" : "set the mode", isInput: false)

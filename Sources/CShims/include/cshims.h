@@ -19,10 +19,6 @@ CURLcode s3a_getinfo_off(CURL *handle, CURLINFO info, curl_off_t *value);
 /// syncfs(2) is a GNU extension the Swift Glibc module does not show.
 int s3a_syncfs(int fd);
 
-/// Starts the write-back of a file's dirty pages without waiting for it (sync_file_range(2), a Linux call the
-/// Swift Glibc module does not show); 0 or -1 with errno.
-int s3a_start_writeback(int fd);
-
 /// Asks for a pipe's buffer to hold `size` bytes (fcntl F_SETPIPE_SZ, Linux); the new size, or -1 with errno.
 int s3a_grow_pipe(int fd, int size);
 
