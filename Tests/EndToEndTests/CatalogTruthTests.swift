@@ -164,18 +164,21 @@ final class CatalogTruthTests: EndToEndCase {
         }
         let recordsFile = temp.file("records.jsonl")
         try records.write(toFile: recordsFile, atomically: true, encoding: .utf8)
-        // python3 starts s3-verify on a pipe, waits until it holds the catalog open, locks the catalog, and only
-        // then hands it the records.
+        // python3 starts s3-verify on a pipe, waits until it has opened the catalog and sits reading its records
+        // from standard input (its main thread in read(0, …), from /proc), locks the catalog, and only then hands
+        // it the records.
         let driver = """
-            import os, sqlite3, subprocess, sys, time
+            import os, platform, sqlite3, subprocess, sys, time
             tool, catalog, records, endpoint = sys.argv[1:5]
             run = subprocess.Popen([tool, "--endpoint-url", endpoint, "--catalog", catalog], stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            real = os.path.realpath(catalog)
-            for _ in range(400):
-                fds = "/proc/%d/fd" % run.pid
-                if any(os.path.realpath(os.path.join(fds, f)) == real for f in os.listdir(fds)): break
+            read = {"x86_64": "0", "aarch64": "63"}[platform.machine()]
+            for _ in range(800):
+                with open("/proc/%d/syscall" % run.pid) as f: now = f.read().split()
+                if now[:2] == [read, "0x0"]: break
                 time.sleep(0.025)
+            else:
+                sys.exit("s3-verify never waited for its records")
             db = sqlite3.connect(catalog, isolation_level=None, timeout=30)
             db.execute("BEGIN EXCLUSIVE")
             out, err = run.communicate(open(records, "rb").read())

@@ -49,59 +49,27 @@ extension Catalog {
                 INSERT INTO verification_counts (outcome, objects) SELECT outcome, COUNT(*) FROM latest_verifications GROUP BY outcome;
 
                 CREATE TRIGGER objects_counted AFTER INSERT ON objects BEGIN
-                    INSERT INTO stored_counts (class, year, objects, bytes)
-                        VALUES (COALESCE(NEW.storage_class, 'STANDARD'), COALESCE(strftime('%Y', NEW.stored_at, 'unixepoch'), ''), 1, NEW.size)
-                        ON CONFLICT (class, year) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-                    INSERT INTO stored_sessions (class, year, first_url, archives)
-                        SELECT COALESCE(NEW.storage_class, 'STANDARD'), COALESCE(strftime('%Y', NEW.stored_at, 'unixepoch'), ''),
-                               COALESCE(a.first_url, a.url), 1 FROM archives a WHERE a.url = NEW.url
-                        ON CONFLICT (class, year, first_url) DO UPDATE SET archives = archives + 1;
+                    \(Self.countNewObject)
                 END;
                 CREATE TRIGGER objects_uncounted BEFORE DELETE ON objects BEGIN
-                    UPDATE stored_counts SET objects = objects - 1, bytes = bytes - OLD.size
-                        WHERE class = COALESCE(OLD.storage_class, 'STANDARD') AND year = COALESCE(strftime('%Y', OLD.stored_at, 'unixepoch'), '');
-                    UPDATE stored_sessions SET archives = archives - 1
-                        WHERE class = COALESCE(OLD.storage_class, 'STANDARD') AND year = COALESCE(strftime('%Y', OLD.stored_at, 'unixepoch'), '')
-                          AND first_url = (SELECT COALESCE(a.first_url, a.url) FROM archives a WHERE a.url = OLD.url);
+                    \(Self.uncountOldObject)
                 END;
                 CREATE TRIGGER objects_recounted AFTER UPDATE OF url, storage_class, stored_at, size ON objects
                 WHEN OLD.url IS NOT NEW.url OR OLD.storage_class IS NOT NEW.storage_class OR OLD.stored_at IS NOT NEW.stored_at
                      OR OLD.size IS NOT NEW.size BEGIN
-                    UPDATE stored_counts SET objects = objects - 1, bytes = bytes - OLD.size
-                        WHERE class = COALESCE(OLD.storage_class, 'STANDARD') AND year = COALESCE(strftime('%Y', OLD.stored_at, 'unixepoch'), '');
-                    UPDATE stored_sessions SET archives = archives - 1
-                        WHERE class = COALESCE(OLD.storage_class, 'STANDARD') AND year = COALESCE(strftime('%Y', OLD.stored_at, 'unixepoch'), '')
-                          AND first_url = (SELECT COALESCE(a.first_url, a.url) FROM archives a WHERE a.url = OLD.url);
-                    INSERT INTO stored_counts (class, year, objects, bytes)
-                        VALUES (COALESCE(NEW.storage_class, 'STANDARD'), COALESCE(strftime('%Y', NEW.stored_at, 'unixepoch'), ''), 1, NEW.size)
-                        ON CONFLICT (class, year) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
-                    INSERT INTO stored_sessions (class, year, first_url, archives)
-                        SELECT COALESCE(NEW.storage_class, 'STANDARD'), COALESCE(strftime('%Y', NEW.stored_at, 'unixepoch'), ''),
-                               COALESCE(a.first_url, a.url), 1 FROM archives a WHERE a.url = NEW.url
-                        ON CONFLICT (class, year, first_url) DO UPDATE SET archives = archives + 1;
+                    \(Self.uncountOldObject)
+                    \(Self.countNewObject)
                 END;
                 CREATE TRIGGER archives_counted AFTER INSERT ON archives BEGIN
-                    INSERT INTO stored_sessions (class, year, first_url, archives)
-                        SELECT COALESCE(o.storage_class, 'STANDARD'), COALESCE(strftime('%Y', o.stored_at, 'unixepoch'), ''),
-                               COALESCE(NEW.first_url, NEW.url), 1 FROM objects o WHERE o.url = NEW.url
-                        ON CONFLICT (class, year, first_url) DO UPDATE SET archives = archives + 1;
+                    \(Self.countNewArchive)
                 END;
                 CREATE TRIGGER archives_uncounted AFTER DELETE ON archives BEGIN
-                    UPDATE stored_sessions SET archives = archives - 1
-                        WHERE first_url = COALESCE(OLD.first_url, OLD.url) AND (class, year) =
-                              (SELECT COALESCE(o.storage_class, 'STANDARD'), COALESCE(strftime('%Y', o.stored_at, 'unixepoch'), '')
-                               FROM objects o WHERE o.url = OLD.url);
+                    \(Self.uncountOldArchive)
                 END;
                 CREATE TRIGGER archives_recounted AFTER UPDATE OF url, first_url ON archives
                 WHEN OLD.url IS NOT NEW.url OR OLD.first_url IS NOT NEW.first_url BEGIN
-                    UPDATE stored_sessions SET archives = archives - 1
-                        WHERE first_url = COALESCE(OLD.first_url, OLD.url) AND (class, year) =
-                              (SELECT COALESCE(o.storage_class, 'STANDARD'), COALESCE(strftime('%Y', o.stored_at, 'unixepoch'), '')
-                               FROM objects o WHERE o.url = OLD.url);
-                    INSERT INTO stored_sessions (class, year, first_url, archives)
-                        SELECT COALESCE(o.storage_class, 'STANDARD'), COALESCE(strftime('%Y', o.stored_at, 'unixepoch'), ''),
-                               COALESCE(NEW.first_url, NEW.url), 1 FROM objects o WHERE o.url = NEW.url
-                        ON CONFLICT (class, year, first_url) DO UPDATE SET archives = archives + 1;
+                    \(Self.uncountOldArchive)
+                    \(Self.countNewArchive)
                 END;
                 CREATE TRIGGER stored_sessions_added AFTER INSERT ON stored_sessions BEGIN
                     INSERT INTO stored_counts (class, year, archives, sessions) VALUES (NEW.class, NEW.year, NEW.archives, 1)
@@ -138,4 +106,35 @@ extension Catalog {
                 """)
         }
     }
+
+    // The statements that count a row in (NEW) or out (OLD), each used by the insert or delete trigger of its
+    // table and by its update trigger, which does both.
+    private static let countNewObject = """
+            INSERT INTO stored_counts (class, year, objects, bytes)
+                VALUES (COALESCE(NEW.storage_class, 'STANDARD'), COALESCE(strftime('%Y', NEW.stored_at, 'unixepoch'), ''), 1, NEW.size)
+                ON CONFLICT (class, year) DO UPDATE SET objects = objects + 1, bytes = bytes + excluded.bytes;
+            INSERT INTO stored_sessions (class, year, first_url, archives)
+                SELECT COALESCE(NEW.storage_class, 'STANDARD'), COALESCE(strftime('%Y', NEW.stored_at, 'unixepoch'), ''),
+                       COALESCE(a.first_url, a.url), 1 FROM archives a WHERE a.url = NEW.url
+                ON CONFLICT (class, year, first_url) DO UPDATE SET archives = archives + 1;
+        """
+    private static let uncountOldObject = """
+            UPDATE stored_counts SET objects = objects - 1, bytes = bytes - OLD.size
+                WHERE class = COALESCE(OLD.storage_class, 'STANDARD') AND year = COALESCE(strftime('%Y', OLD.stored_at, 'unixepoch'), '');
+            UPDATE stored_sessions SET archives = archives - 1
+                WHERE class = COALESCE(OLD.storage_class, 'STANDARD') AND year = COALESCE(strftime('%Y', OLD.stored_at, 'unixepoch'), '')
+                  AND first_url = (SELECT COALESCE(a.first_url, a.url) FROM archives a WHERE a.url = OLD.url);
+        """
+    private static let countNewArchive = """
+            INSERT INTO stored_sessions (class, year, first_url, archives)
+                SELECT COALESCE(o.storage_class, 'STANDARD'), COALESCE(strftime('%Y', o.stored_at, 'unixepoch'), ''),
+                       COALESCE(NEW.first_url, NEW.url), 1 FROM objects o WHERE o.url = NEW.url
+                ON CONFLICT (class, year, first_url) DO UPDATE SET archives = archives + 1;
+        """
+    private static let uncountOldArchive = """
+            UPDATE stored_sessions SET archives = archives - 1
+                WHERE first_url = COALESCE(OLD.first_url, OLD.url) AND (class, year) =
+                      (SELECT COALESCE(o.storage_class, 'STANDARD'), COALESCE(strftime('%Y', o.stored_at, 'unixepoch'), '')
+                       FROM objects o WHERE o.url = OLD.url);
+        """
 }
