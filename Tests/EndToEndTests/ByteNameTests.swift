@@ -160,4 +160,32 @@ final class ByteNameTests: EndToEndCase {
         XCTAssertEqual(try directoryNames(destination).filter { !text($0).hasPrefix("_download_status") }, [folder])
         assertSameTree(try TreeSnapshot(bytes: join(bytes(destination), folder)), source, "restored Latin-1 session folder")
     }
+
+    /// `s3-put -r` of a folder with a Latin-1 file uploads it (the byte escaped as `%XX` in its key, as every key
+    /// must be UTF-8), beside the others, with nothing left out; a Latin-1 file given by name goes the same way.
+    /// A folder with no regular file stores nothing and says so, exit 0 (it used to crash).
+    func testRecursiveUploadKeepsLatin1FilesAndAnEmptyFolderIsNoCrash() throws {
+        let bucket = try bucket
+        let folder = temp.file("upload")
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        try write(latin1, in: folder, "a Latin-1 frame\n")
+        try write(bytes("sub/plain.txt"), in: folder, "plain\n")
+        let put = try s3put(["-r", folder, "s3://\(bucket)/up/"])
+        XCTAssertEqual(put.status, 0, put.summary)
+        XCTAssertEqual(put.lines.count, 2, put.out)
+        XCTAssertEqual(Set(try reportObjects(bucket, prefix: "up/").keys), ["up/upload/caf%E9.fits", "up/upload/sub/plain.txt"])
+        // Given by name: bash spells the byte (a Swift string cannot carry it to the process).
+        let one = try runProcess("/bin/bash", ["-c", #"exec "$0" --endpoint-url "$1" "$2/caf"$'\xe9'".fits" "$3""#,
+                                               env.tool("s3-put"), env.endpoint, folder, "s3://\(bucket)/one/"],
+                                 environment: s3putEnvironment())
+        XCTAssertEqual(one.status, 0, one.summary)
+        XCTAssertEqual(Set(try reportObjects(bucket, prefix: "one/").keys), ["one/caf%E9.fits"])
+        XCTAssertEqual(try aws(["s3", "cp", "s3://\(bucket)/one/caf%E9.fits", "-"]).out, "a Latin-1 frame\n")
+
+        let empty = try makeDirectory("nothing-here")
+        let none = try s3put(["-r", empty, "s3://\(bucket)/none/"])
+        XCTAssertEqual(none.status, 0, none.summary)
+        XCTAssertEqual(none.out, "")
+        XCTAssertTrue(none.err.contains("nothing to upload"), none.err)
+    }
 }

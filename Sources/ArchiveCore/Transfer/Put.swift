@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import Synchronization
 
 /// Everything s3-put was asked to do.
@@ -32,6 +33,31 @@ public struct PutRequest: Sendable {
     }
 }
 
+/// One input before it is opened: a file by its exact bytes (an instrument PC's Latin-1 names too), or standard
+/// input; `name` is what `{name}` and a prefix destination make of it (bytes that are not UTF-8 as `%XX`, as in
+/// every key).
+struct PutSource {
+    var path: FilePath?
+    var name: String
+
+    static let standardInput = PutSource(path: nil, name: "-")
+
+    /// An operand as given on the command line, byte for byte (`ArgumentBytes`).
+    init(operand: String) {
+        if operand == "-" {
+            self = .standardInput
+        } else {
+            let bytes = ArgumentBytes.of(operand)
+            self.init(path: FilePath(bytes: bytes), name: KeyTemplate.keyText(ArchivePath(bytes: bytes).name.bytes))
+        }
+    }
+
+    init(path: FilePath?, name: String) {
+        self.path = path
+        self.name = name
+    }
+}
+
 /// One input and the object it becomes.
 struct PutItem: Sendable {
     var reader: FileReader
@@ -44,15 +70,19 @@ struct PutItem: Sendable {
 /// turn, handing each record to `emit` as soon as that object is stored and verified (or found identical and
 /// skipped). Stops at the first failure, aborting its multipart upload; SIGINT and SIGTERM abort too.
 public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Void, emit: (Record) -> Void) throws {
-    var sources = request.sources.isEmpty ? ["-"] : request.sources
-    if request.recursive { sources = try expandDirectories(sources) }
+    var sources = request.sources.isEmpty ? [.standardInput] : request.sources.map(PutSource.init(operand:))
+    if request.recursive {
+        sources = try expandDirectories(sources)
+        // Folders with no regular file in them: nothing to store, as with `aws s3 cp --recursive`.
+        if sources.isEmpty { return warn("nothing to upload: \(request.sources.joined(separator: ", ")) holds no regular file") }
+    }
     let template = request.destination
     let destinationIsPrefix = template.hasSuffix("/")
     _ = try StorageURL(parsing: template)
     if sources.count > 1, !destinationIsPrefix {
         throw Failure.usage("several files go to a prefix: end the destination with '/' (\(template)/)")
     }
-    if sources.contains(where: { $0 == "-" }), destinationIsPrefix {
+    if sources.contains(where: { $0.path == nil }), destinationIsPrefix {
         throw Failure.usage("standard input has no name: give the full key, e.g. \(template)data.bin")
     }
     if request.indexPath != nil, sources.count > 1 {
@@ -114,13 +144,12 @@ public func put(_ request: PutRequest, warn: @escaping @Sendable (String) -> Voi
 }
 
 /// One input opened, and the URL its key template gives it.
-func openInput(_ source: String, request: PutRequest) throws -> PutItem {
+func openInput(_ source: PutSource, request: PutRequest) throws -> PutItem {
     let template = request.destination
-    let (path, relative) = source.split(separator: "\u{0}", maxSplits: 1).map(String.init).pairOrSelf
-    let reader = try FileReader(path: path)
-    let name = relative ?? Paths.name(path)
-    let session = request.session ?? (path == "-" ? nil : Paths.stem(name))
-    let expanded = try KeyTemplate.expand(template, name: path == "-" ? nil : name, session: session)
+    let reader = try source.path.map { try FileReader(path: $0, noFollow: false, name: $0.displayString) } ?? FileReader(path: "-")
+    let name = source.name
+    let session = request.session ?? (source.path == nil ? nil : Paths.stem(name))
+    let expanded = try KeyTemplate.expand(template, name: source.path == nil ? nil : name, session: session)
     let url = try StorageURL(parsing: template.hasSuffix("/") ? expanded + name : expanded)
     return PutItem(reader: reader, url: url, name: name)
 }
@@ -303,31 +332,29 @@ func refuseAmbiguousKey(_ url: StorageURL) throws {
 
 /// `--recursive`: each directory becomes the regular files under it, as `PATH\0RELATIVE` pairs whose relative
 /// part names the object under the prefix.
-func expandDirectories(_ sources: [String]) throws -> [String] {
-    var result: [String] = []
+func expandDirectories(_ sources: [PutSource]) throws -> [PutSource] {
+    var result: [PutSource] = []
     for source in sources {
-        var isDirectory: ObjCBool = false
-        guard source != "-", FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard let folder = source.path, (try? FileStatus.of(folder, followingSymlink: true))?.kind == .directory else {
             result.append(source)
             continue
         }
-        let base = Paths.name(source)
-        guard let walker = FileManager.default.enumerator(atPath: source) else {
-            throw Failure.noInput("\(source): cannot list the directory")
+        // Walked as bytes, regular files only (symlinks are not followed), each name under the folder's own.
+        let base = ArchivePath(bytes: folder.bytes).name
+        var files: [ArchivePath] = []
+        let unreadable = SessionFinder.walkFiles(folder, excluding: []) { relative, _ in
+            files.append(relative)
+            return true
         }
-        var files: [String] = []
-        while let relative = walker.nextObject() as? String {
-            if walker.fileAttributes?[.type] as? FileAttributeType == .typeRegular { files.append(relative) }
+        if let first = unreadable.first {
+            throw Failure.noInput("\(first): cannot be read: nothing was uploaded; make it readable, or leave it out")
         }
         for relative in files.sorted() {
-            result.append(source + "/" + relative + "\u{0}" + base + "/" + relative)
+            result.append(PutSource(path: folder.appending(bytes: relative.bytes),
+                                    name: KeyTemplate.keyText(base.appending(relative).bytes)))
         }
     }
     return result
-}
-
-private extension Array where Element == String {
-    var pairOrSelf: (String, String?) { (self[0], count > 1 ? self[1] : nil) }
 }
 
 /// An archive and its index: the index must describe exactly the bytes that were read (s3-archive writes it
