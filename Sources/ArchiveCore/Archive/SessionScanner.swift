@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import SystemPackage
 
 /// One thing found in a session directory, with what `lstat` said of it.
@@ -58,16 +57,8 @@ enum SessionScanner {
     /// a scan, and the tar cannot start before it ends). The first failure in order is thrown.
     private static func statAll(_ root: FilePath, _ paths: [ArchivePath]) throws -> [ScannedEntry] {
         let workers = paths.count < 256 ? 1 : min(4, ProcessInfo.processInfo.activeProcessorCount)
-        guard workers > 1 else { return try paths.map { try stat(root, relative: $0) } }
-        let done = Mutex<[Int: [Result<ScannedEntry, any Error>]]>([:])
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let share = stride(from: worker, to: paths.count, by: workers).map { index in
-                Result { try stat(root, relative: paths[index]) }
-            }
-            done.withLock { $0[worker] = share }
-        }
-        let shares = done.withLock { $0 }
-        return try paths.indices.map { index in try shares[index % workers]![index / workers].get() }
+        return try concurrentMap(paths, workers: workers) { path in Result { try stat(root, relative: path) } }
+            .map { try $0.get() }
     }
 
     /// A pattern excludes a path when it matches the whole relative path or the last name (`*.tmp`, `calib/*`).

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import SystemPackage
 
 /// A session directory on disk and its fingerprint: regular files, their bytes, the newest mtime.
@@ -76,17 +75,7 @@ public enum SessionFinder {
 
     /// Walking is lstat after lstat: the sessions are spread over the cores.
     public static func fingerprints(of places: [Place], excluding: [String] = []) -> [SessionOnDisk] {
-        let results = Fingerprints(count: places.count)
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, places.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var index = worker
-            while index < places.count {
-                let place = places[index]
-                results.set(index, fingerprint(place, excluding: excluding))
-                index += workers
-            }
-        }
-        return results.all()
+        concurrentMap(places, workers: ProcessInfo.processInfo.activeProcessorCount) { fingerprint($0, excluding: excluding) }
     }
 
     /// The folders in a directory (their names' bytes, in byte order), by the type readdir already gives (an
@@ -173,12 +162,4 @@ extension SessionFinder {
         }
         return unreadable
     }
-}
-
-/// Fingerprints filled in by index from several threads.
-private final class Fingerprints: Sendable {
-    private let items: Mutex<[SessionOnDisk?]>
-    init(count: Int) { items = Mutex(Array(repeating: nil, count: count)) }
-    func set(_ index: Int, _ item: SessionOnDisk) { items.withLock { $0[index] = item } }
-    func all() -> [SessionOnDisk] { items.withLock { $0.compactMap { $0 } } }
 }

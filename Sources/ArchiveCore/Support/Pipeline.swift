@@ -115,3 +115,18 @@ func countingSemaphore(_ count: Int) -> DispatchSemaphore {
     for _ in 0..<count { semaphore.signal() }
     return semaphore
 }
+
+/// `transform` of each item, in order, the items shared among `workers` threads (each takes every `workers`-th):
+/// for work that is mostly a system call per item (an lstat), where one thread would leave the other cores idle.
+func concurrentMap<Item: Sendable, Result: Sendable>(_ items: [Item], workers: Int,
+                                                     _ transform: @Sendable (Item) -> Result) -> [Result] {
+    let workers = max(1, min(workers, items.count))
+    guard workers > 1 else { return items.map(transform) }
+    let shares = Mutex<[Int: [Result]]>([:])
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        let share = stride(from: worker, to: items.count, by: workers).map { transform(items[$0]) }
+        shares.withLock { $0[worker] = share }
+    }
+    let done = shares.withLock { $0 }
+    return items.indices.map { done[$0 % workers]![$0 / workers] }
+}

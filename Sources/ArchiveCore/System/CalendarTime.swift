@@ -19,8 +19,5 @@ struct CalendarTime: Sendable, Equatable {
     }
 
     /// `value` in `width` digits, zeros in front (years, months, days and times are never negative here).
-    static func digits(_ value: Int, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-    }
+    static func digits(_ value: Int, _ width: Int) -> String { String(value).leftPadded(to: width) }
 }

@@ -53,7 +53,7 @@ public enum KeyTemplate {
     }
 
     static func today(_ now: Date) -> (String, String, String) {
-        let c = UTC.calendar.dateComponents([.year, .month, .day], from: now)
-        return (String(format: "%04d", c.year!), String(format: "%02d", c.month!), String(format: "%02d", c.day!))
+        let t = CalendarTime(now)
+        return (CalendarTime.digits(t.year, 4), CalendarTime.digits(t.month, 2), CalendarTime.digits(t.day, 2))
     }
 }
