@@ -188,4 +188,17 @@ final class ByteNameTests: EndToEndCase {
         XCTAssertEqual(none.out, "")
         XCTAssertTrue(none.err.contains("nothing to upload"), none.err)
     }
+
+    /// Two arguments that differ only in bytes that are not UTF-8 (`caf\xE9` and `caf\xE8`) would read the same
+    /// to the argument parser: refused in one line, exit 64, before anything is read or written.
+    func testArgumentsThatDifferOnlyInNonUTF8BytesAreRefused() throws {
+        let output = temp.file("never.tar")
+        let run = try runProcess("/bin/bash", ["-c", #"exec "$0" -o "$1" --name "caf"$'\xe9' "caf"$'\xe8'"#,
+                                               env.tool("s3-archive"), output],
+                                 environment: env.processEnvironment())
+        XCTAssertEqual(run.status, 64, run.summary)
+        XCTAssertEqual(run.err.split(separator: "\n").count, 1, run.err)
+        XCTAssertTrue(run.err.hasPrefix("s3-archive: arguments ") && run.err.contains("give them in separate runs"), run.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output))
+    }
 }
